@@ -20,9 +20,10 @@ import secrets
 import stringprep
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # ---------------------------------------------------------------------------
 # SCRAM-SHA-256 verifiers
@@ -140,15 +141,28 @@ def _b64decode(text: str) -> bytes | None:
         return None
 
 
-def _format_verifier(iterations: int, salt: bytes, stored_key: bytes, server_key: bytes) -> str:
-    return f"{SCRAM_PREFIX}${iterations}:{_b64(salt)}${_b64(stored_key)}:{_b64(server_key)}"
+class ScramSecret(NamedTuple):
+    """The parts of a SCRAM-SHA-256 verifier, decoded."""
+
+    iterations: int
+    salt: bytes
+    stored_key: bytes
+    server_key: bytes
+
+    def as_text(self) -> str:
+        """Render the verifier the way pg_authid.rolpassword stores it."""
+        return f"{SCRAM_PREFIX}${self.iterations}:{_b64(self.salt)}${_b64(self.stored_key)}:{_b64(self.server_key)}"
 
 
-def _parse_verifier(secret: str) -> tuple[int, bytes, bytes, bytes] | None:
+def _build_secret(password: bytes, salt: bytes, iterations: int) -> ScramSecret:
+    return ScramSecret(iterations, salt, *_scram_keys(password, salt, iterations))
+
+
+def _parse_verifier(secret: str) -> ScramSecret | None:
     """Split a SCRAM-SHA-256 secret like PostgreSQL's parse_scram_secret().
 
-    Returns (iterations, salt, StoredKey, ServerKey), or None when ``secret``
-    is anything else (md5 hash, plain text, garbage).
+    Returns None when ``secret`` is anything else (md5 hash, plain text,
+    garbage).
     """
     match = re.fullmatch(
         r"SCRAM-SHA-256\$(?P<iter>[0-9]+):(?P<salt>[^$:]+)\$(?P<stored>[^$:]+):(?P<server>[^$:]+)",
@@ -166,7 +180,7 @@ def _parse_verifier(secret: str) -> tuple[int, bytes, bytes, bytes] | None:
         return None
     if len(stored_key) != _SHA256_LEN or len(server_key) != _SHA256_LEN:
         return None
-    return iterations, salt, stored_key, server_key
+    return ScramSecret(iterations, salt, stored_key, server_key)
 
 
 def _digits_to_int(value: Any) -> Any:
@@ -203,9 +217,7 @@ def _check_salt(salt: Any) -> bytes | None:
 
 def _check_password(password: Any) -> str:
     if not isinstance(password, str):
-        raise AnsibleFilterError(
-            f"scram_sha256_verifier: the password must be a string, got {type(password).__name__}"
-        )
+        raise AnsibleFilterError(f"scram_sha256_verifier: the password must be a string, got {type(password).__name__}")
     if not password:
         raise AnsibleFilterError("scram_sha256_verifier: the password is empty")
     # PostgreSQL passwords are C strings: a NUL would silently cut the password short.
@@ -239,16 +251,16 @@ def scram_sha256_verifier(
     parsed = _parse_verifier(current) if current else None
     # An iteration count that differs from the requested one means the
     # desired state changed, so the verifier is rebuilt even if it matches.
-    if parsed is not None and parsed[0] == iterations:
-        _, current_salt, current_stored, current_server = parsed
-        stored_key, server_key = _scram_keys(secret, current_salt, iterations)
-        if hmac.compare_digest(stored_key, current_stored) and hmac.compare_digest(server_key, current_server):
+    if parsed is not None and parsed.iterations == iterations:
+        candidate = _build_secret(secret, parsed.salt, iterations)
+        if hmac.compare_digest(candidate.stored_key, parsed.stored_key) and hmac.compare_digest(
+            candidate.server_key, parsed.server_key
+        ):
             return current
 
     if salt_bytes is None:
         salt_bytes = secrets.token_bytes(SCRAM_SALT_LEN)
-    stored_key, server_key = _scram_keys(secret, salt_bytes, iterations)
-    return _format_verifier(iterations, salt_bytes, stored_key, server_key)
+    return _build_secret(secret, salt_bytes, iterations).as_text()
 
 
 # ---------------------------------------------------------------------------
@@ -333,7 +345,7 @@ def _address_problem(address: str) -> str | None:
     if address in HBA_ADDRESS_KEYWORDS:
         return None
     if "/" in address:
-        _, _, mask = address.partition("/")
+        mask = address.partition("/")[2]
         try:
             # pg_hba wants a prefix length after '/', never a dotted netmask,
             # which ip_network() would also take.
@@ -349,7 +361,10 @@ def _address_problem(address: str) -> str | None:
             pass
         else:
             suffix = 32 if bare.version == 4 else 128
-            return f"address '{address}' has no CIDR mask, which pg_hba.conf requires: write {address}/{suffix} for a single host"
+            return (
+                f"address '{address}' has no CIDR mask, which pg_hba.conf requires: "
+                f"write {address}/{suffix} for a single host"
+            )
     if not _looks_numeric(address) and _is_host_name(address):
         return None
     return f"address '{address}' does not parse: {_HBA_ADDRESS_HINT}"
@@ -357,11 +372,13 @@ def _address_problem(address: str) -> str | None:
 
 def _hba_address_problem(entry: Mapping) -> str | None:
     address = entry.get("address")
-    absent = address is None or address == ""
     if entry.get("type") == "local":
-        if absent:
+        # Any address key counts, even null: the pg_hba template writes
+        # whatever is defined, and "None" would become the method column.
+        if "address" not in entry:
             return None
         return "address is not allowed for type local (a Unix-domain socket has no address): remove it"
+    absent = address is None or address == ""
     # With a missing or bad type, "address is required" would only be noise.
     if absent and entry.get("type") not in HBA_TYPES:
         return None
@@ -401,9 +418,10 @@ def _hba_method_problem(entry: Mapping, allow_trust: bool) -> str | None:
 
 
 def _hba_options_problem(entry: Mapping) -> str | None:
-    options = entry.get("options")
-    if options is None or options == "":
+    if "options" not in entry:
         return None
+    options = entry["options"]
+    # null is refused like other non-strings: the template would write "None".
     if not isinstance(options, str):
         return f"options must be a string, got {type(options).__name__}"
     if any(unicodedata.category(char) == "Cc" and char != "\t" for char in options):
@@ -431,19 +449,32 @@ def _hba_entry_problems(entry: Mapping, allow_trust: bool) -> list[str]:
     return problems
 
 
+def _as_bool(value: Any, name: str) -> bool:
+    """Read a boolean the way Ansible does.
+
+    bool("false") would be True, and for allow_trust that mistake opens
+    the server, so text is parsed and anything unclear is an error.
+    """
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(f"pg_hba_problems: {name} must be a boolean, got {value!r}") from None
+
+
 def pg_hba_problems(entries: list[dict], allow_trust: bool = False) -> list[str]:
     """Return human-readable problems of the role's pg_hba entries (empty when fine)."""
     if entries is None:
         return []
-    if isinstance(entries, (str, bytes, Mapping)) or not isinstance(entries, (list, tuple)):
+    if not isinstance(entries, (list, tuple)):
         raise AnsibleFilterError(f"pg_hba_problems: expected a list of entries, got {type(entries).__name__}")
+    allow_trust = _as_bool(allow_trust, "allow_trust")
     problems = []
     for index, entry in enumerate(entries):
         label = _hba_label(index, entry)
         if not isinstance(entry, Mapping):
             problems.append(f"{label}: must be a mapping with keys {', '.join(HBA_KEYS)}")
             continue
-        problems.extend(f"{label}: {problem}" for problem in _hba_entry_problems(entry, bool(allow_trust)))
+        problems.extend(f"{label}: {problem}" for problem in _hba_entry_problems(entry, allow_trust))
     return problems
 
 
@@ -485,8 +516,11 @@ PG_MEMORY_SETTINGS = frozenset(
 # Settings where -1 has a meaning (use another setting, or no limit).
 PG_MEMORY_MINUS_ONE = frozenset({"autovacuum_work_mem", "max_slot_wal_keep_size", "temp_file_limit", "wal_buffers"})
 PG_MEMORY_UNITS = ("B", "kB", "MB", "GB", "TB")
-# Like PostgreSQL's parse_int(): blanks around the number and the unit are fine.
-_MEMORY_VALUE = re.compile(r"\s*(?P<number>-?[0-9]+)\s*(?P<unit>B|kB|MB|GB|TB)?\s*")
+# PostgreSQL's parse_int() skips blanks around the number and the unit. Only
+# spaces and tabs are accepted here: a line break inside a quoted value would
+# break postgresql.conf itself.
+_BLANKS = r"[ \t]*"
+_MEMORY_VALUE = re.compile(rf"{_BLANKS}(?P<number>-?[0-9]+){_BLANKS}(?P<unit>{'|'.join(PG_MEMORY_UNITS)})?{_BLANKS}")
 
 
 def _memory_value_ok(key: str, value: Any) -> bool:
@@ -596,7 +630,6 @@ def timescaledb_tune(
         {
             "effective_cache_size": _memory_text(memory_kb * 3 // 4),
             "maintenance_work_mem": _memory_text(min(memory_kb // 8, MAINTENANCE_WORK_MEM_CAP_KB)),
-            "max_connections": max_connections,
             "max_locks_per_transaction": _max_locks_per_transaction(memory_mb),
             "max_parallel_workers": cpus,
             "max_parallel_workers_per_gather": workers_per_gather,

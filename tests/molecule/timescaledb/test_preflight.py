@@ -53,9 +53,9 @@ def snapshot(name: str) -> str:
     """What a bad run must not change: packages, config files, the server's process."""
     host = testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
     return host.check_output(
-        "dpkg-query -W -f '${Package} ${Status}\\n' 'postgresql*' 2>/dev/null | sort; "
+        "dpkg-query -W -f '${Package} ${Status}\\n' 'postgresql*' 2>/dev/null | grep ' installed$' | sort; "
         f"sha256sum {CONFIG_FILES} 2>/dev/null; "
-        "pgrep -f -o 'postgres -D' || true; "
+        "head -1 /var/lib/postgresql/17/main/postmaster.pid 2>/dev/null; "
         "ls /etc/apt/sources.list.d/"
     )
 
