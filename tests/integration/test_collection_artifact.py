@@ -45,10 +45,7 @@ def test_installed_artifact_runs_the_role_by_fqcn(artifact, tmp_path, lab_contai
     assert installed.returncode == 0, installed.stdout + installed.stderr
     playbook = tmp_path / "play.yml"
     playbook.write_text(
-        "- name: Use the installed collection\n"
-        "  hosts: all\n"
-        "  roles:\n"
-        "    - role: tgstack.hybrid.timescaledb\n"
+        "- name: Use the installed collection\n  hosts: all\n  roles:\n    - role: tgstack.hybrid.timescaledb\n"
     )
     # only the installed artifact (and the community collections it depends on), not this checkout
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}

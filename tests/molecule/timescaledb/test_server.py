@@ -76,9 +76,11 @@ def test_md5_only_client_is_refused(server):
     assert md5_client.rc != 0
     assert "SASL" in md5_client.stderr
 
+    # same group memberships as the app role, so that pg_hba lets it reach the password check
+    in_role = f" IN ROLE {', '.join(role['member_of'])}" if role.get("member_of") else ""
     server.sql(
         "SET password_encryption = 'md5'; DROP ROLE IF EXISTS tgstack_md5_probe; "
-        "CREATE ROLE tgstack_md5_probe LOGIN PASSWORD 'md5-probe-pw'"
+        f"CREATE ROLE tgstack_md5_probe LOGIN PASSWORD 'md5-probe-pw'{in_role}"
     )
     try:
         assert server.sql("SELECT left(rolpassword, 3) FROM pg_authid WHERE rolname = 'tgstack_md5_probe'") == "md5"
