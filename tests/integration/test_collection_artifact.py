@@ -7,7 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, run
+from labhost import PROJECT, run
 
 SHIPPED = ["MANIFEST.json", "README.md", "meta/runtime.yml", "playbooks/site.yml",
            "plugins/filter/postgresql.py", "roles/timescaledb/tasks/main.yml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from conftest import PROJECT, run
+from labhost import PROJECT, run
 
 
 def lab_exists() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import testinfra.utils.ansible_runner
-from conftest import run_playbook
+from pgserver import run_playbook
 
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
 

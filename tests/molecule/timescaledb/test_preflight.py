@@ -8,7 +8,7 @@ import os
 import pytest
 import testinfra
 import testinfra.utils.ansible_runner
-from conftest import run_playbook
+from pgserver import run_playbook
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
