@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from labhost import LAB_IMAGE, SYSTEMD_CONTAINER_ARGS, run
+from labhost import converge_timescaledb, psql, run, start_lab_container
+
+# The TimescaleDB host the module and schema tests share: the timescaledb role with pg_cron (the
+# Apache edition's scheduler for the policy fallback). Each test module works in its own database.
+TSDB_HOST = os.environ.get("TGSTACK_IT_TSDB_HOST", "tgstack-it-tsdb")
+TSDB_VARS = {
+    "timescaledb_tune_memory_mb": 1024,
+    "timescaledb_pg_cron_enabled": True,
+    "timescaledb_roles": [{"name": "tgstack_app", "password": "it-app-password"}],
+    "timescaledb_databases": [{"name": "tgstack", "owner": "tgstack_app"}],
+}
+
+
+@pytest.fixture(scope="session")
+def tsdb_host():
+    """A lab host with PostgreSQL 17 + TimescaleDB (+ pg_cron) from the timescaledb role; removed at the end."""
+    # TGSTACK_IT_KEEP=1 (for development loops): reuse a running host and leave it running afterwards
+    keep = os.environ.get("TGSTACK_IT_KEEP") == "1"
+    running = run(["docker", "inspect", "-f", "{{.State.Running}}", TSDB_HOST]).stdout.strip() == "true"
+    if not (keep and running):
+        start_lab_container(TSDB_HOST)
+    converged = converge_timescaledb(TSDB_HOST, TSDB_VARS)
+    assert converged.returncode == 0, converged.stdout[-4000:] + converged.stderr[-2000:]
+    yield TSDB_HOST
+    if not keep:
+        run(["docker", "rm", "-f", TSDB_HOST])
+
+
+@pytest.fixture
+def fresh_database(tsdb_host, request):
+    """An empty database (with the timescaledb extension) on the shared host, named after the test."""
+    name = "t_" + "".join(ch if ch.isalnum() else "_" for ch in request.node.name.lower())[:50]
+    psql(tsdb_host, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(tsdb_host, f"CREATE DATABASE {name}")
+    psql(tsdb_host, "CREATE EXTENSION IF NOT EXISTS timescaledb", db=name)
+    return name
 
 
 @pytest.fixture
 def lab_container(request):
     """A fresh, never-configured lab host; removed afterwards."""
     name = f"tgstack-it-{request.node.name}".replace("[", "-").replace("]", "")[:60]
-    run(["docker", "rm", "-f", name])
-    started = run(
-        ["docker", "run", "-d", "--name", name, "--label", "tgstack-it=1", *SYSTEMD_CONTAINER_ARGS, LAB_IMAGE]
-    )
-    assert started.returncode == 0, started.stderr
-    for _ in range(30):
-        state = run(["docker", "exec", name, "systemctl", "is-system-running"]).stdout.strip()
-        if state in {"running", "degraded"}:
-            break
-        run(["sleep", "1"])
+    start_lab_container(name)
     yield name
     run(["docker", "rm", "-f", name])
