@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """First converge and idempotent re-run time of the timescaledb_default molecule scenario.
 
 Each round: destroy, create fresh containers, time `molecule converge` (the first converge installs
@@ -7,8 +6,8 @@ every round and the medians. Run from the repository root with the lab bootstrap
 
     source lab/bootstrap && python3 bench/timescaledb_converge.py [--rounds 3] [--scenario NAME]
 
-Packages come through the shared apt cache volume (tgstack-apt-cache), so after the first round the
-figure measures installing and configuring, not downloading.
+Each first converge downloads its packages from the Debian mirror (the lab hosts share no apt cache:
+concurrent installs would fight over its lock), so the figure includes the download.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ SYSTEMD_CONTAINER_ARGS = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
-    "-v", "tgstack-apt-cache:/var/cache/apt/archives",
 ]  # fmt: skip
 
 
