@@ -162,8 +162,7 @@ def cron_job_name(kind: str, database: str, relation: str) -> str:
 def read_cron_job(cursor, job_name: str) -> dict[str, t.Any] | None:
     """The pg_cron job JOB_NAME (of any user visible to us), or None."""
     cursor.execute(
-        "SELECT jobid, schedule, command, database, username, active FROM cron.job WHERE jobname = %s"
-        " ORDER BY jobid",
+        "SELECT jobid, schedule, command, database, username, active FROM cron.job WHERE jobname = %s ORDER BY jobid",
         (job_name,),
     )
     rows = cursor.fetchall()
@@ -175,9 +174,7 @@ def read_cron_job(cursor, job_name: str) -> dict[str, t.Any] | None:
     if not rows:
         return None
     jobid, schedule, command, database, username, active = rows[0]
-    return dict(
-        job_id=jobid, schedule=schedule, command=command, database=database, username=username, active=active
-    )
+    return dict(job_id=jobid, schedule=schedule, command=command, database=database, username=username, active=active)
 
 
 def check_pg_cron(cursor, cron_database: str) -> str:
@@ -204,9 +201,9 @@ def plan_cron_job(
     if desired is None:
         if current is None:
             return [], []
-        return [
-            Statement("SELECT cron.unschedule(%s::bigint)", (current["job_id"],), why=f"unschedule {job_name}")
-        ], [f"pg_cron job {job_name} (id {current['job_id']}) unscheduled"]
+        return [Statement("SELECT cron.unschedule(%s::bigint)", (current["job_id"],), why=f"unschedule {job_name}")], [
+            f"pg_cron job {job_name} (id {current['job_id']}) unscheduled"
+        ]
     if current is None:
         return [
             Statement(

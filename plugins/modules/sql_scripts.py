@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-# ruff: noqa: E402 - Ansible modules put DOCUMENTATION, EXAMPLES and RETURN before the imports
-
 DOCUMENTATION = r"""
 module: sql_scripts
 short_description: Apply an ordered set of SQL scripts once each, with a ledger
@@ -18,9 +16,9 @@ description:
   - Each script runs in its own transaction together with its ledger row, so a failing script leaves the
     database and the ledger exactly as they were after the previous script. The error names the file, the
     failing statement and its line number, and the server's message.
-  - A script whose first line is the marker comment C(-- tgstack: no-transaction) runs outside a transaction
+  - "A script whose first line is the marker comment C(-- tgstack: no-transaction) runs outside a transaction
     (for C(CREATE INDEX CONCURRENTLY) and other statements that refuse to run in a transaction block). It is split
-    into statements which run one by one in autocommit mode; its ledger row is written after its last statement.
+    into statements which run one by one in autocommit mode; its ledger row is written after its last statement."
   - Scripts are split into statements the way C(psql) splits them (single quotes, C(E'') strings, double-quoted
     identifiers, dollar quoting, C(--) and nested C(/* */) comments, parentheses and C(BEGIN ATOMIC ... END)
     bodies). psql meta-commands (C(\connect), C(\copy), variables) are not supported.
@@ -30,22 +28,24 @@ description:
     script), so a C(SET search_path) or C(SET ROLE) in one script does not leak into the next. The ledger row is
     always written by the connecting role.
   - Concurrent runs against the same database are serialised with a PostgreSQL session advisory lock whose key
-    is derived from O(ledger_table): a second run waits for the first (up to O(lock_timeout) seconds), then
+    is derived from O(ledger_table); a second run waits for the first (up to O(lock_timeout) seconds), then
     re-reads the ledger, so each script is applied exactly once.
   - An applied script whose content changed fails the task with both checksums, unless it is listed in
     O(repeatable) (it then runs again and the ledger takes the new checksum) or repaired with O(repair).
   - Why not M(community.postgresql.postgresql_script)? It runs a file every time, reports changed on every
     run and keeps no history of what ran, so it cannot enable scripts once each or notice an edited script.
 author:
-  - tgstack.hybrid maintainers
+  - tgstack.hybrid maintainers (@tgstack)
 extends_documentation_fragment:
   - tgstack.hybrid.postgres
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reads the ledger (if it exists) and reports what would run; creates nothing, not even the ledger table.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - The diff (C(prepared)) holds the SQL of the scripts that would run or ran.
@@ -113,7 +113,7 @@ options:
         required: true
   baseline:
     description:
-      - Adopt an existing database whose schema already has the effect of the scripts: the scripts that would
+      - Adopt an existing database whose schema already has the effect of the scripts. The scripts that would
         run (all, up to O(target) or those in O(enabled)) are recorded in the ledger as C(baseline) without
         running. Scripts already in the ledger are left as they are.
     type: bool
@@ -157,7 +157,7 @@ EXAMPLES = r"""
     enabled: [001_extension, 002_schema, 090_views]
     repeatable: [090_views]
 
-- name: Adopt a database created by hand: record the scripts as applied without running them
+- name: Adopt a database created by hand, recording the scripts as applied without running them
   tgstack.hybrid.sql_scripts:
     path: /usr/local/share/tgstack/sql
     login_db: tgstack
@@ -199,7 +199,7 @@ pending:
   elements: str
   sample: [005_retention.sql]
 ran_without_transaction:
-  description: Scripts of RV(applied) that ran outside a transaction (marker C(-- tgstack: no-transaction)).
+  description: "Scripts of RV(applied) that ran outside a transaction (marker C(-- tgstack: no-transaction))."
   returned: always
   type: list
   elements: str
@@ -262,6 +262,7 @@ failed_line:
   type: int
 """
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -1032,10 +1033,9 @@ def _progress(runner: Runner | None) -> dict[str, t.Any]:
         ran_without_transaction=runner.without_transaction,
     )
     if not runner.connection.closed:
-        try:
+        # the ledger as it is now is only a courtesy in an error report
+        with contextlib.suppress(psycopg2.Error):
             progress["ledger"] = ledger_for_result(runner.read_ledger())
-        except psycopg2.Error:  # the ledger as it is now is only a courtesy in an error report
-            pass
     return progress
 
 

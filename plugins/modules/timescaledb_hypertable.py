@@ -4,7 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # Ansible modules put DOCUMENTATION, EXAMPLES and RETURN before the imports.
-# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -21,12 +20,13 @@ description:
     partitions with C(set_number_partitions); both affect only chunks created afterwards, which the module
     says in a warning and in RV(notes).
   - A different time column, or a hash dimension that differs from (or is missing from, or is extra to) the
-    declared one, cannot be changed on a hypertable: the module fails and says what exists, what was asked
+    declared one, cannot be changed on a hypertable; the module fails and says what exists, what was asked
     and what to do, instead of passing silently as C(create_hypertable(..., if_not_exists => true)) does.
   - Works on both editions (hypertables are part of TimescaleDB's Apache-licensed core).
   - The table must exist; the database is O(login_db).
 extends_documentation_fragment: [tgstack.hybrid.postgres]
-author: tgstack.hybrid maintainers
+author:
+  - tgstack.hybrid maintainers (@tgstack)
 options:
   table:
     description:
@@ -65,8 +65,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Reads the current state and returns the statements it would run in RV(queries), changing nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (predicted in check mode).
     support: full
 notes:
   - Chunk interval and partition count changes only apply to new chunks; existing chunks keep their ranges.

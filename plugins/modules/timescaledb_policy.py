@@ -4,7 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # Ansible modules put DOCUMENTATION, EXAMPLES and RETURN before the imports.
-# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -24,14 +23,16 @@ description:
   - With the pg_cron fallback, retention runs
     C(SELECT drop_chunks('<hypertable>', older_than => INTERVAL '<drop_after>')) and refresh runs
     C(REFRESH MATERIALIZED VIEW CONCURRENTLY <view>) (a plain materialized view with a unique index, as
-    M(tgstack.hybrid.timescaledb_continuous_aggregate) creates with O(tgstack.hybrid.timescaledb_continuous_aggregate#module:fallback=materialized_view)).
+    M(tgstack.hybrid.timescaledb_continuous_aggregate) creates with
+    O(tgstack.hybrid.timescaledb_continuous_aggregate#module:fallback=materialized_view)).
     Compression has no Apache equivalent and fails. The job is named C(tgstack:<type>:<database>:<relation>),
-    created with C(cron.schedule_in_database) in O(cron_database), and reconciled the same way: a different
+    created with C(cron.schedule_in_database) in O(cron_database), and reconciled the same way; a different
     command, schedule or database, or an inactive job, is updated with C(cron.alter_job).
   - The fallback is only used where the edition lacks the feature; on the community edition the native policy
     is managed even when O(fallback=pg_cron) is set.
 extends_documentation_fragment: [tgstack.hybrid.postgres]
-author: tgstack.hybrid maintainers
+author:
+  - tgstack.hybrid maintainers (@tgstack)
 options:
   type:
     description:
@@ -102,8 +103,10 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Reads the current state and returns the statements it would run in RV(queries), changing nothing.
     support: full
   diff_mode:
+    description: Returns the state before and after (predicted in check mode).
     support: full
 notes:
   - pg_cron runs jobs through a local connection unless C(cron.use_background_workers = on); with password-only
@@ -276,6 +279,8 @@ class PolicyBackend:
         facts: dict[str, t.Any] = {"edition": edition, "relation": relation}
         self._facts = facts
         display = relation.display if relation else self.params["relation"]
+        if relation is None and "." not in display:
+            display = f"public.{display}"  # the name a job for it was given while it existed
         state: dict[str, t.Any] = {
             "type": self.kind,
             "relation": display,
@@ -444,9 +449,7 @@ class PolicyBackend:
             plan.notes.append(f"{self._facts['refusal']}; nothing to remove")
             return plan
         if current["scheduler"] == "pg_cron":
-            statements, notes = plan_cron_job(
-                self._facts["cron_job"], self._facts["cron_desired"], current["job_name"]
-            )
+            statements, notes = plan_cron_job(self._facts["cron_job"], self._facts["cron_desired"], current["job_name"])
             plan.statements.extend(statements)
             plan.notes.extend(notes)
             return plan
@@ -505,7 +508,10 @@ class PolicyBackend:
         schedule = self._facts["schedule_interval"]
         if self.kind == "retention":
             value_sql, value_params = self._time_value("drop_after")
-            sql = f"SELECT add_retention_policy(%s::regclass, drop_after => {value_sql}, schedule_interval => %s::interval)"
+            sql = (
+                f"SELECT add_retention_policy(%s::regclass, drop_after => {value_sql},"
+                " schedule_interval => %s::interval)"
+            )
             params = [relation.quoted, *value_params, schedule]
         elif self.kind == "compression":
             value_sql, value_params = self._time_value("compress_after")
@@ -546,7 +552,9 @@ class PolicyBackend:
     def predict(self, current: dict[str, t.Any], plan: Plan) -> dict[str, t.Any]:
         after = dict(current)
         if self.params["state"] == "absent":
-            return {key: value for key, value in after.items() if key in ("type", "relation", "edition", "scheduler")} | {
+            return {
+                key: value for key, value in after.items() if key in ("type", "relation", "edition", "scheduler")
+            } | {
                 "exists": False,
                 "job_id": None,
             }
@@ -557,9 +565,7 @@ class PolicyBackend:
         after.update(scheduled=True, schedule_interval=self._facts["schedule_interval"])
         if not self._facts.get("config_matches", False):
             after["job_id"] = None  # a new job gets a new id
-            after["config"] = {
-                key: self.params[option] for key, option in _CONFIG_KEYS[self.kind].items()
-            }
+            after["config"] = {key: self.params[option] for key, option in _CONFIG_KEYS[self.kind].items()}
         return after
 
     def result(self, state: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -584,13 +590,12 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_if=[
-            ("type", "retention", ("drop_after",)),
-            ("type", "compression", ("compress_after",)),
-        ],
     )
     backend = PolicyBackend(module.params)
     if module.params["state"] == "present":
+        required = {"retention": "drop_after", "compression": "compress_after"}.get(backend.kind)
+        if required and module.params[required] is None:
+            module.fail_json(msg=f"{backend.doing}: {required} is required for type {backend.kind}")
         misplaced = [
             option
             for option, kinds in (

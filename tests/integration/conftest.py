@@ -13,6 +13,8 @@ TSDB_HOST = os.environ.get("TGSTACK_IT_TSDB_HOST", "tgstack-it-tsdb")
 TSDB_VARS = {
     "timescaledb_tune_memory_mb": 1024,
     "timescaledb_pg_cron_enabled": True,
+    # the schema scripts have tests of their own (test_message_schema.py), in databases of their own
+    "timescaledb_schema_enabled": False,
     "timescaledb_roles": [{"name": "tgstack_app", "password": "it-app-password"}],
     "timescaledb_databases": [{"name": "tgstack", "owner": "tgstack_app"}],
 }

@@ -306,6 +306,25 @@ def test_script_that_controls_transactions_is_refused_before_anything_runs(tsdb_
     assert not ledger_exists(tsdb_host, fresh_database)
 
 
+def test_unsplittable_script_is_refused_before_anything_runs(tsdb_host, fresh_database):
+    path = put_scripts(
+        tsdb_host,
+        "unsplittable",
+        {
+            "001_fine.sql": "CREATE TABLE fine (id int);\n",
+            "002_open.sql": "SELECT 1;\nDO $body$ BEGIN PERFORM 1; END $bdy$;\n",
+        },
+    )
+    for check in (True, False):
+        failed = sql_scripts(tsdb_host, fresh_database, path, check=check)
+        assert failed["failed"] is True
+        assert failed["msg"] == (
+            "splitting the scripts to run: 002_open.sql: unterminated dollar-quoted string $body$ starting at line 2"
+        )
+    assert not relation_exists(tsdb_host, fresh_database, "fine")
+    assert not ledger_exists(tsdb_host, fresh_database)
+
+
 CONCURRENT = {
     "001_log.sql": "CREATE TABLE runs_log (script text, at timestamptz DEFAULT clock_timestamp());\n"
     "INSERT INTO runs_log (script) VALUES ('001');\n",
@@ -321,8 +340,8 @@ def test_two_concurrent_runs_apply_each_script_exactly_once(tsdb_host, fresh_dat
     assert not relation_exists(tsdb_host, fresh_database, "runs_log")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        runs = [pool.submit(sql_scripts, tsdb_host, fresh_database, path) for _ in range(2)]
-        results = [run_.result() for run_ in runs]
+        runs = [pool.submit(sql_scripts, tsdb_host, fresh_database, path) for _run in range(2)]
+        results = [future.result() for future in runs]
     for result in results:
         assert_ok(result)
     assert sorted(result["changed"] for result in results) == [False, True]

@@ -122,7 +122,8 @@ def test_hash_dimension_drift_fails(tsdb_host, metrics_table):
 
     psql(tsdb_host, "DROP TABLE metrics", db)
     psql(tsdb_host, "CREATE TABLE metrics (ts timestamptz NOT NULL, device int NOT NULL, value float8)", db)
-    psql(tsdb_host, "SELECT create_hypertable('metrics', by_range('ts')); SELECT add_dimension('metrics', by_hash('device', 2))", db)  # fmt: skip
+    psql(tsdb_host, "SELECT create_hypertable('metrics', by_range('ts'))", db)
+    psql(tsdb_host, "SELECT add_dimension('metrics', by_hash('device', 2))", db)
     extra = run_module(tsdb_host, MODULE, base)
     assert extra.get("failed") is True
     assert "device (2 partitions)" in extra["msg"] and "does not declare" in extra["msg"]
