@@ -5,49 +5,20 @@ The tests read the scenario's own inventory variables, so one set of tests serve
 
 from __future__ import annotations
 
-import os
-import re
 import shlex
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from playbook_run import PlaybookRun, ansible_playbook
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parents[2]
 DEFAULT_PORT = 5432
 
 
-@dataclass
-class PlaybookRun:
-    rc: int
-    output: str
-
-    def recap(self, host: str) -> dict[str, int]:
-        """Counters of the PLAY RECAP line for one host."""
-        match = re.search(rf"^{re.escape(host)}\s+:\s+(.*)$", self.output, re.MULTILINE)
-        assert match, f"no PLAY RECAP line for {host} in:\n{self.output[-3000:]}"
-        return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-
 def run_playbook(target: str, *args: str, extra_vars_file: Path | None = None) -> PlaybookRun:
     """Run the role against TARGET hosts of the scenario's inventory, the way an operator would."""
-    command = [
-        "ansible-playbook",
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        str(HERE / "apply.yml"),
-        "-e",
-        f"target={target}",
-        *args,
-    ]
-    if extra_vars_file is not None:
-        command += ["-e", f"@{extra_vars_file}"]
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(PROJECT / ".ansible" / "collections"))
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_NOCOLOR"] = "1"
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-    return PlaybookRun(done.returncode, done.stdout + done.stderr)
+    extra = ["-e", f"@{extra_vars_file}"] if extra_vars_file is not None else []
+    return ansible_playbook(HERE / "apply.yml", "-e", f"target={target}", *args, *extra)
 
 
 class Server:
