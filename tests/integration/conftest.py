@@ -9,6 +9,8 @@ from labhost import converge_timescaledb, psql, run, start_lab_container
 
 # The TimescaleDB host the module and schema tests share: the timescaledb role with pg_cron (the
 # Apache edition's scheduler for the policy fallback). Each test module works in its own database.
+# The RabbitMQ host the rabbitmq_users and rabbitmq_topology tests share (Debian's rabbitmq-server).
+RABBITMQ_HOST = os.environ.get("TGSTACK_IT_RABBITMQ_HOST", "tgstack-it-rabbitmq")
 TSDB_HOST = os.environ.get("TGSTACK_IT_TSDB_HOST", "tgstack-it-tsdb")
 TSDB_VARS = {
     "timescaledb_tune_memory_mb": 1024,
@@ -52,3 +54,17 @@ def lab_container(request):
     start_lab_container(name)
     yield name
     run(["docker", "rm", "-f", name])
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """A lab host with Debian's rabbitmq-server and a vhost "tgstack"; removed at the end."""
+    start_lab_container(RABBITMQ_HOST)
+    installed = run(["docker", "exec", RABBITMQ_HOST, "bash", "-c",
+                     "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server"],
+                    timeout=600)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    added = run(["docker", "exec", RABBITMQ_HOST, "rabbitmqctl", "--quiet", "add_vhost", "tgstack"])
+    assert added.returncode == 0, added.stderr
+    yield RABBITMQ_HOST
+    run(["docker", "rm", "-f", RABBITMQ_HOST])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
-from labhost import run, run_module, start_lab_container
+from conftest import RABBITMQ_HOST as HOST
+from labhost import run, run_module
 
-HOST = os.environ.get("TGSTACK_IT_RABBITMQ_HOST", "tgstack-it-rabbitmq")
 MODULE = "tgstack.hybrid.rabbitmq_users"
 GATEWAY_PASSWORD = "gw-Secret pw 1"
 MONITOR_PASSWORD = "mon-Secret-2"
@@ -38,19 +37,6 @@ def users_arg(gateway_password: str = GATEWAY_PASSWORD) -> dict:
             {"name": "guest", "state": "absent"},
         ]
     }
-
-
-@pytest.fixture(scope="module")
-def broker():
-    """A lab host with Debian's rabbitmq-server and a vhost "tgstack"; removed at the end."""
-    start_lab_container(HOST)
-    installed = run(["docker", "exec", HOST, "bash", "-c",
-                     "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server"],
-                    timeout=600)  # fmt: skip
-    assert installed.returncode == 0, installed.stderr[-2000:]
-    ctl("add_vhost", "tgstack")
-    yield HOST
-    run(["docker", "rm", "-f", HOST])
 
 
 def test_users_created_guest_removed_then_nothing_to_do(broker):
