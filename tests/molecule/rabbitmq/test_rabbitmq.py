@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from playbook_run import ansible_playbook
+import yaml
+from playbook_run import PROJECT, ansible_playbook
 
 HERE = Path(__file__).resolve().parent
+ROLE_DEFAULTS = yaml.safe_load((PROJECT / "roles" / "rabbitmq" / "defaults" / "main.yml").read_text())
 # what a refused run must not change: the config, the cookie and the running process
 STATE = (
     "sha256sum /etc/rabbitmq/rabbitmq.conf /var/lib/rabbitmq/.erlang.cookie; systemctl show -P MainPID rabbitmq-server"
@@ -69,3 +71,103 @@ def test_bad_input_fails_and_the_running_broker_is_untouched(host, extra, words)
     after = host.check_output(STATE)
     assert after == before
     assert host.service("rabbitmq-server").is_running
+
+
+def test_a_broken_value_is_refused_before_it_reaches_the_broker(host):
+    before = host.check_output(STATE)
+    run = ansible_playbook(HERE / "apply.yml", "-e", json.dumps({"rabbitmq_settings": {"consumer_timeout": "soon"}}))
+    assert run.rc != 0 and "consumer_timeout" in run.output, run.output[-3000:]
+    assert host.check_output(STATE) == before
+
+
+def definitions(host) -> dict:
+    return json.loads(host.check_output("rabbitmqctl export_definitions - --format json --silent"))
+
+
+def test_the_default_topology_quorum_queues_and_policies(host):
+    mine = {kind: [item for item in definitions(host)[kind] if item.get("vhost") == "tgstack"]
+            for kind in ("queues", "exchanges", "bindings", "policies")}  # fmt: skip
+    assert {q["name"]: q["type"] for q in mine["queues"]} == {
+        "tgstack.messages.all": "quorum",
+        "tgstack.dead-letter": "quorum",
+    }
+    assert {e["name"]: e["type"] for e in mine["exchanges"]} == {
+        "tgstack.messages": "topic",
+        "tgstack.dead-letter": "fanout",
+    }
+    assert {(b["source"], b["destination"], b["routing_key"]) for b in mine["bindings"]} == {
+        ("tgstack.messages", "tgstack.messages.all", "#"),
+        ("tgstack.dead-letter", "tgstack.dead-letter", ""),
+    }
+    effective = {q["name"]: dict(q["effective_policy_definition"]) for q in json.loads(host.check_output(
+        "rabbitmqctl --quiet list_queues -p tgstack name effective_policy_definition --formatter json"))}  # fmt: skip
+    assert effective["tgstack.messages.all"] == {
+        "delivery-limit": 20,
+        "max-length": 1000000,
+        "message-ttl": 604800000,
+        "dead-letter-exchange": "tgstack.dead-letter",
+    }
+    assert effective["tgstack.dead-letter"]["max-length"] == 100000
+    vhost = next(v for v in definitions(host)["vhosts"] if v["name"] == "tgstack")
+    assert vhost["default_queue_type"] == "quorum"
+
+
+def declare_classic_queue(host, name: str) -> None:
+    """A queue as an older deployment left it: classic (declared here through a definitions import)."""
+    document = {"queues": [{"name": name, "vhost": "tgstack", "durable": True, "auto_delete": False,
+                            "arguments": {"x-queue-type": "classic"}}]}  # fmt: skip
+    host.check_output(f"echo '{json.dumps(document)}' > /tmp/classic.json && chmod 644 /tmp/classic.json")
+    host.check_output("rabbitmqctl --quiet import_definitions /tmp/classic.json")
+    host.check_output(
+        f"for i in $(seq 50); do rabbitmqctl --quiet list_queues -p tgstack name | grep -qx '{name}' && exit 0; "
+        "sleep 0.2; done; exit 1"
+    )
+
+
+def test_classic_where_quorum_is_asked_fails_clearly_and_changes_nothing(host):
+    declare_classic_queue(host, "tgstack.messages.archive")
+    try:
+        topology = ROLE_DEFAULTS["rabbitmq_topology"]["tgstack"]
+        asked = {**topology, "queues": [*topology["queues"], {"name": "tgstack.messages.archive"},
+                                        {"name": "tgstack.messages.search"}]}  # fmt: skip
+        asked["policies"] = [{**p, "definition": {**p["definition"], "max-length": 10}} for p in topology["policies"]]
+        before = definitions(host)
+        run = ansible_playbook(HERE / "apply.yml", "-e", json.dumps({"rabbitmq_topology": {"tgstack": asked}}))
+        assert run.rc != 0, run.output[-3000:]
+        output = " ".join(run.output.split())
+        assert "nothing was changed in vhost tgstack" in output, output[-3000:]
+        assert "queue tgstack.messages.archive in vhost tgstack exists as a classic queue" in output
+        assert "rabbitmqctl delete_queue --vhost tgstack tgstack.messages.archive" in output
+        assert "PRECONDITION_FAILED" not in output and "Traceback" not in output
+        after = definitions(host)
+        for kind in ("queues", "exchanges", "bindings", "policies", "vhosts"):
+            assert after[kind] == before[kind], kind
+    finally:
+        host.check_output("rabbitmqctl --quiet delete_queue --vhost tgstack tgstack.messages.archive")
+
+
+def test_the_monitoring_user_reads_the_management_api(host):
+    probe = (
+        "import base64, json, os, sys, urllib.request, urllib.error\n"
+        "request = urllib.request.Request('http://127.0.0.1:15672/api/' + sys.argv[1])\n"
+        "token = base64.b64encode(os.environ['CREDENTIALS'].encode()).decode()\n"
+        "request.add_header('Authorization', 'Basic ' + token)\n"
+        "try:\n"
+        "    answer = urllib.request.urlopen(request, timeout=10)\n"
+        "    print(json.dumps({'status': answer.status, 'body': json.loads(answer.read())}))\n"
+        "except urllib.error.HTTPError as error:\n"
+        "    print(json.dumps({'status': error.code}))\n"
+    )
+    host.check_output(f"cat > /tmp/api_probe.py <<'EOF'\n{probe}EOF")
+    users = {user["name"]: user["password"] for user in host.ansible.get_variables()["rabbitmq_users"]}
+
+    def get(user: str, path: str) -> dict:
+        credentials = f"{user}:{users[user]}"
+        return json.loads(host.check_output(f"CREDENTIALS='{credentials}' python3 /tmp/api_probe.py {path}"))
+
+    overview = get("tgstack_monitoring", "overview")
+    assert overview["status"] == 200 and overview["body"]["rabbitmq_version"].startswith("4."), overview
+    queues = get("tgstack_monitoring", "queues/tgstack")
+    assert queues["status"] == 200 and {q["name"] for q in queues["body"]} >= {"tgstack.messages.all"}
+    # the gateway's user has no management tag: the API refuses it
+    assert get("tgstack_gateway", "overview")["status"] == 401
