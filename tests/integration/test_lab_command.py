@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import shlex
 import shutil
+import urllib.request
 
 import redis
 from labhost import PROJECT, run
 
-LAB_HOSTS = ["tgstack-lab-db1", "tgstack-lab-cache1", "tgstack-lab-cache2"]
+REDIS_HOSTS = ["tgstack-lab-db1", "tgstack-lab-cache1", "tgstack-lab-cache2"]
+LAB_HOSTS = [*REDIS_HOSTS, "tgstack-lab-mq1"]
 
 
 def recap_line(name: str, changed: str = r"\d+") -> str:
@@ -55,14 +60,27 @@ def test_lab_up_converges_and_the_printed_psql_line_connects():
         sentinel_password = re.search(r"Sentinels which Redis node is master \(password: ([\w-]+)\)", up.stdout)
         assert sentinel_password, up.stdout[-2000:]
         masters = set()
-        for name in LAB_HOSTS:
+        for name in REDIS_HOSTS:
             sentinel = redis.Redis(
                 host=lab_address(name), port=26379, password=sentinel_password.group(1), socket_timeout=3
             )
             masters.add(tuple(sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "tgstack")))
         assert len(masters) == 1, masters
         master_ip = masters.pop()[0].decode()
-        assert master_ip in {lab_address(name) for name in LAB_HOSTS}
+        assert master_ip in {lab_address(name) for name in REDIS_HOSTS}
+
+        # RabbitMQ: the printed command lists the gateway's quorum queue; the printed UI answers
+        command = re.search(r"^\s*(docker exec tgstack-lab-mq1 rabbitmqctl list_queues .*)$", up.stdout, re.MULTILINE)
+        assert command, up.stdout[-2000:]
+        queues = run(shlex.split(command.group(1)))
+        assert queues.returncode == 0 and re.search(r"^tgstack\.messages\.all\s+quorum\s+\d+$", queues.stdout, re.M)
+        ui = re.search(r"management UI: (http://127\.0\.0\.1:\d+/) \(user (\w+), password: ([\w-]+)\)", up.stdout)
+        assert ui, up.stdout[-2000:]
+        request = urllib.request.Request(ui.group(1) + "api/overview")
+        token = base64.b64encode(f"{ui.group(2)}:{ui.group(3)}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.loads(answer.read())["rabbitmq_version"].startswith("4.")
 
         again = run([str(PROJECT / "lab" / "up")], cwd=PROJECT, timeout=1200)
         assert again.returncode == 0, again.stdout[-3000:]

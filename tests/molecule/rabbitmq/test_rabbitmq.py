@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -171,3 +172,57 @@ def test_the_monitoring_user_reads_the_management_api(host):
     assert queues["status"] == 200 and {q["name"] for q in queues["body"]} >= {"tgstack.messages.all"}
     # the gateway's user has no management tag: the API refuses it
     assert get("tgstack_gateway", "overview")["status"] == 401
+
+
+SCAN = """
+import base64, json, os, stat, sys
+secrets = [s.encode() for s in json.loads(base64.b64decode(sys.argv[1]))]
+found = []
+for top in ("/etc", "/var", "/tmp", "/root", "/home", "/opt", "/usr/local", "/run", "/srv"):
+    for directory, _dirs, files in os.walk(top):
+        for name in files:
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > 64 * 1024 * 1024:
+                    continue
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+            if any(secret in data for secret in secrets):
+                found.append({"path": path, "mode": stat.S_IMODE(info.st_mode)})
+print(json.dumps(found))
+"""
+
+
+def test_no_password_in_ps_during_a_converge_nor_in_a_world_readable_file(host):
+    users = host.ansible.get_variables()["rabbitmq_users"]
+    rotated = [{**user, "password": f"rotated-{user['name']}-pw 9"} for user in users]
+    extra = {"name": "tgstack_extra", "password": "extra-Rabbit-pw 7", "tags": ["management"]}
+    passwords = [u["password"] for u in users + rotated] + [extra["password"]]
+    # ps every 20 ms (a rabbitmqctl call lasts about a second), for the whole converge (a transient unit, stopped by the test or after 10 min)
+    host.check_output(
+        "rm -f /tmp/ps-samples; systemd-run --quiet --unit tgstack-ps-sampler --collect -p RuntimeMaxSec=600 "
+        "sh -c 'while :; do ps -eww -o user=,args= >> /tmp/ps-samples; sleep 0.02; done'"
+    )
+    try:
+        rotate = ansible_playbook(HERE / "apply.yml", "-e", json.dumps({"rabbitmq_users": [*rotated, extra]}))
+        assert rotate.rc == 0, rotate.output[-3000:]
+        restore = ansible_playbook(HERE / "apply.yml")
+        assert restore.rc == 0, restore.output[-3000:]
+    finally:
+        host.run("systemctl stop tgstack-ps-sampler")
+        host.run("rabbitmqctl --quiet delete_user tgstack_extra")
+    samples = host.file("/tmp/ps-samples").content_string
+    # the sampler saw the steps that set passwords (so it was looking at the right moments)
+    assert "add_user tgstack_extra" in samples and "change_password tgstack_gateway" in samples
+    leaked = [password for password in passwords if password in samples]
+    assert leaked == [], f"{len(leaked)} password(s) visible in ps output"
+    host.run("rm -f /tmp/ps-samples")
+
+    encoded = base64.b64encode(json.dumps(passwords).encode()).decode()
+    host.check_output(f"cat > /tmp/scan.py <<'EOF'\n{SCAN}EOF")
+    found = json.loads(host.check_output(f"python3 /tmp/scan.py {encoded}"))
+    readable = [entry for entry in found if entry["mode"] & 0o004]
+    assert readable == [], readable

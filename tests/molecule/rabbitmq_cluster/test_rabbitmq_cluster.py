@@ -1,0 +1,42 @@
+"""The rabbitmq role on three hosts: one cluster, quorum queues on every node."""
+
+from __future__ import annotations
+
+import json
+
+NODES = {f"rabbit@rabbitmq-cluster-{n}" for n in (1, 2, 3)}
+
+
+def test_every_node_runs_in_one_cluster(host):
+    status = json.loads(host.check_output("rabbitmqctl --quiet cluster_status --formatter json"))
+    assert set(status["running_nodes"]) == NODES and set(status["disk_nodes"]) == NODES, status
+    assert status["alarms"] == [] and status["partitions"] == {}, status
+
+
+def test_the_config_lists_the_cluster_and_partition_handling(host):
+    conf = host.file("/etc/rabbitmq/rabbitmq.conf").content_string
+    assert "cluster_formation.peer_discovery_backend = classic_config" in conf
+    for node in NODES:
+        assert f"= {node}" in conf
+    assert "cluster_partition_handling = pause_minority" in conf
+
+
+def test_quorum_queues_have_a_member_on_every_node(host):
+    queues = json.loads(
+        host.check_output("rabbitmqctl --quiet list_queues -p tgstack name type members online --formatter json")
+    )
+    assert {q["name"] for q in queues} == {"tgstack.messages.all", "tgstack.dead-letter"}
+    for queue in queues:
+        assert queue["type"] == "quorum" and set(queue["members"]) == NODES and set(queue["online"]) == NODES, queue
+
+
+def test_users_and_topology_are_the_same_from_every_node(host):
+    users = {
+        entry["user"] for entry in json.loads(host.check_output("rabbitmqctl --quiet list_users --formatter json"))
+    }
+    assert "guest" not in users and {"tgstack_gateway", "tgstack_monitoring", "tgstack_admin"} <= users
+    policies = {
+        p["name"]
+        for p in json.loads(host.check_output("rabbitmqctl --quiet list_policies -p tgstack --formatter json"))
+    }
+    assert policies == {"tgstack-messages", "tgstack-dead-letter"}
