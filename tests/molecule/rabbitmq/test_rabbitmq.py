@@ -201,7 +201,8 @@ def test_no_password_in_ps_during_a_converge_nor_in_a_world_readable_file(host):
     rotated = [{**user, "password": f"rotated-{user['name']}-pw 9"} for user in users]
     extra = {"name": "tgstack_extra", "password": "extra-Rabbit-pw 7", "tags": ["management"]}
     passwords = [u["password"] for u in users + rotated] + [extra["password"]]
-    # ps every 20 ms (a rabbitmqctl call lasts about a second), for the whole converge (a transient unit, stopped by the test or after 10 min)
+    # ps every 20 ms (a rabbitmqctl call lasts about a second) for the whole converge: a transient unit,
+    # stopped by the test or after 10 minutes
     host.check_output(
         "rm -f /tmp/ps-samples; systemd-run --quiet --unit tgstack-ps-sampler --collect -p RuntimeMaxSec=600 "
         "sh -c 'while :; do ps -eww -o user=,args= >> /tmp/ps-samples; sleep 0.02; done'"
