@@ -485,7 +485,7 @@ def main() -> None:
                 "source": {"type": "str", "required": True},
                 "destination": {"type": "str", "required": True},
                 "destination_type": {"type": "str", "choices": ["queue", "exchange"], "default": "queue"},
-                "routing_key": {"type": "str", "default": ""},
+                "routing_key": {"type": "str", "default": "", "no_log": False},
                 "arguments": {"type": "dict", "default": {}},
             }},
             "policies": {"type": "list", "elements": "dict", "default": [], "options": {
