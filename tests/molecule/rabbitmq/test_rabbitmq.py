@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from amqp_checks import amqp, install_client, publish_through, url
 from playbook_run import PROJECT, ansible_playbook
 
 HERE = Path(__file__).resolve().parent
@@ -227,3 +228,31 @@ def test_no_password_in_ps_during_a_converge_nor_in_a_world_readable_file(host):
     found = json.loads(host.check_output(f"python3 /tmp/scan.py {encoded}"))
     readable = [entry for entry in found if entry["mode"] & 0o004]
     assert readable == [], readable
+
+
+@pytest.mark.parametrize(
+    ("action", "name", "allowed"),
+    [
+        ("publish", "tgstack.messages", True),
+        ("publish", "amq.topic", False),
+        ("publish", "tgstack.dead-letter", False),
+        ("declare-queue", "gateway.own", False),
+        ("declare-exchange", "gateway.own", False),
+        ("consume", "tgstack.messages.all", False),
+    ],
+)
+def test_the_gateway_user_publishes_to_its_exchange_and_nothing_else(host, action, name, allowed):
+    install_client(host)
+    rc, probe = amqp(host, "tgstack_gateway", "probe", "--url", url("tgstack_gateway"), "--action", action,
+                     "--name", name)  # fmt: skip
+    assert rc == 0 and probe["ok"] is allowed, probe
+    if not allowed:
+        assert "ACCESS_REFUSED" in probe["error"], probe
+
+
+def test_no_confirmed_message_is_lost_across_a_broker_restart(host):
+    counts = publish_through(host, lambda: host.check_output("systemctl restart rabbitmq-server"), count=60000)
+    assert counts["complete"] and counts["confirmed"] == 60000, counts
+    assert counts["reconnects"] >= 1, f"the restart did not happen during the run: {counts}"
+    assert counts["confirmed_missing"] == 0, counts
+    assert counts["received"] == 60000 + counts["duplicates"], counts
