@@ -45,6 +45,31 @@ def amqp(host, user: str, *args: str) -> tuple[int, dict]:
     return done.rc, json.loads(lines[-1])
 
 
+API_PROBE = """
+import base64, json, os, sys, urllib.error, urllib.request
+request = urllib.request.Request("http://127.0.0.1:15672/api/" + sys.argv[1])
+request.add_header("Authorization", "Basic " + base64.b64encode(os.environ["CREDENTIALS"].encode()).decode())
+try:
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        print(json.dumps({"status": answer.status, "body": json.loads(answer.read())}))
+except urllib.error.HTTPError as error:
+    print(json.dumps({"status": error.code}))
+"""
+
+
+def management_api(host, user: str, path: str) -> dict:
+    """GET /api/PATH of the management API on HOST as USER: {"status": ..., "body": ...}."""
+    host.check_output(f"cat > /root/api_probe.py <<'EOF'\n{API_PROBE}EOF")
+    secret = shlex.quote(f"{user}:{passwords(host)[user]}")
+    return json.loads(host.check_output(f"CREDENTIALS={secret} python3 /root/api_probe.py {shlex.quote(path)}"))
+
+
+def prometheus_metrics(host, port: int = 15692) -> str:
+    return host.check_output(
+        f"python3 -c 'import urllib.request as u; print(u.urlopen(\"http://127.0.0.1:{port}/metrics\").read().decode())'"
+    )
+
+
 def url(user: str, address: str = "127.0.0.1") -> str:
     return f"amqp://{user}@{address}:5672/{VHOST}"
 
