@@ -1,0 +1,29 @@
+"""The command line: check names every problem and exits 2; synthetic writes a replay file."""
+
+from __future__ import annotations
+
+import json
+
+from tgstack_gateway.cli import main
+from tgstack_gateway.replay import read_replay
+
+
+def test_check_lists_the_problems_and_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TGSTACK_POSTGRES_PASSWORD", raising=False)
+    (tmp_path / "gateway.yml").write_text("source: {kind: replay}\n")
+    (tmp_path / "secrets.env").write_text("TGSTACK_RABBITMQ_PASSWORD=x\n")
+    code = main(["check", "--config", str(tmp_path / "gateway.yml"), "--env-file", str(tmp_path / "secrets.env")])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "source.replay.path is missing" in error and "postgres.dsn is missing" in error
+    assert "TGSTACK_POSTGRES_PASSWORD is not set" in error and "Traceback" not in error
+
+
+def test_synthetic_writes_a_replay_file_and_its_expected_state(tmp_path, capsys):
+    out, expected = tmp_path / "load.jsonl", tmp_path / "expected.json"
+    assert main(["synthetic", "--out", str(out), "--count", "1000", "--chats", "4", "--expected", str(expected)]) == 0
+    bad = []
+    events = list(read_replay(out, lambda number, reason: bad.append((number, reason))))
+    assert len(events) == 1000 and bad == []
+    final = json.loads(expected.read_text())
+    assert 800 < len(final) < 1000 and "distinct messages in 4 chats" in capsys.readouterr().out
