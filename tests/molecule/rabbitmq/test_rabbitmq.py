@@ -55,6 +55,16 @@ def test_plugins_and_the_prometheus_endpoint(host):
     assert "rabbitmq_identity_info" in prometheus_metrics(host)
 
 
+def test_a_plugin_turned_off_is_disabled_and_on_again(host):
+    off = ansible_playbook(HERE / "apply.yml", "-e", "rabbitmq_prometheus_enabled=false")
+    assert off.rc == 0, off.output[-3000:]
+    assert "rabbitmq_prometheus" not in host.check_output("rabbitmq-plugins --quiet list --enabled --minimal").split()
+    assert host.run("python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:15692/metrics\")'").rc != 0
+    on = ansible_playbook(HERE / "apply.yml")
+    assert on.rc == 0, on.output[-3000:]
+    assert "rabbitmq_identity_info" in prometheus_metrics(host)
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
