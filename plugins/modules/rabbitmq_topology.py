@@ -392,6 +392,19 @@ def view(params: dict[str, t.Any], have: dict[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
+def predicted(params: dict[str, t.Any], have: dict[str, t.Any], changes: dict[str, t.Any]) -> dict[str, t.Any]:
+    """HAVE as the planned CHANGES leave it (check mode's diff)."""
+    after = {kind: dict(have[kind]) for kind in ("exchanges", "queues", "bindings", "policies")}
+    after["default_queue_type"] = changes["default_queue_type"] or have["default_queue_type"]
+    exchanges = {exchange["name"]: exchange for exchange in params["exchanges"]}
+    queues = {queue["name"]: queue for queue in params["queues"]}
+    after["exchanges"].update({name: wanted_exchange(exchanges[name]) for name in changes["exchanges"]})
+    after["queues"].update({name: wanted_queue(queues[name]) for name in changes["queues"]})
+    after["bindings"].update({binding_key(binding): binding for binding in changes["bindings"]})
+    after["policies"].update({policy["name"]: wanted_policy(policy) for policy in changes["policies"]})
+    return after
+
+
 def set_policy(ctl: Rabbitmqctl, vhost: str, name: str, policy: dict[str, t.Any]) -> None:
     ctl.run("set_policy", "--vhost", vhost, "--priority", str(policy["priority"]), "--apply-to", policy["apply-to"],
             name, policy["pattern"], canonical(policy["definition"]), doing=f"setting policy {name}")  # fmt: skip
@@ -518,7 +531,7 @@ def main() -> None:
                 actions=[],
             )
         done = actions(changes)
-        after = have
+        after = predicted(params, have, changes)
         if done and not module.check_mode:
             # policies first: the broker may refuse one, and then they are put back before anything else
             apply_policies(ctl, vhost, changes["policies"], have)

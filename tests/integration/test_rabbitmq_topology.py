@@ -63,8 +63,10 @@ def declare_classic_queue(name: str) -> None:
 
 def test_topology_created_then_nothing_to_do(broker):
     ctl("add_vhost", VHOST)
-    checked = run_module(broker, MODULE, TOPOLOGY, check=True, become_user=None)
+    checked = run_module(broker, MODULE, TOPOLOGY, check=True, diff=True, become_user=None)
     assert checked["changed"] is True and "declare queue tg.messages.all" in checked["actions"], checked
+    assert checked["diff"]["after"]["queues"]["tg.messages.all"]["type"] == "quorum", checked["diff"]
+    assert checked["diff"]["before"]["queues"] == {}
     assert state()["queues"] == {}, "check mode changed the broker"
 
     first = run_module(broker, MODULE, TOPOLOGY, diff=True, become_user=None)

@@ -10,7 +10,14 @@ import copy
 
 import pytest
 from ansible_collections.tgstack.hybrid.plugins.module_utils.rabbitmq import TgstackRabbitmqError
-from ansible_collections.tgstack.hybrid.plugins.modules.rabbitmq_topology import actions, check_input, existing, plan
+from ansible_collections.tgstack.hybrid.plugins.modules.rabbitmq_topology import (
+    actions,
+    check_input,
+    existing,
+    plan,
+    predicted,
+    view,
+)
 
 # the shape RabbitMQ 4.0.5's export_definitions gives (trimmed)
 DEFINITIONS = {
@@ -126,3 +133,15 @@ def test_mistakes_in_the_request(changes, words):
     params = copy.deepcopy(request(**changes))
     with pytest.raises(TgstackRabbitmqError, match=words):
         check_input(params)
+
+
+def test_check_mode_diff_shows_the_planned_state():
+    params = request(
+        queues=[*request()["queues"], {"name": "tg.new", "type": "quorum", "durable": True, "auto_delete": False,
+                                       "arguments": {}}],
+        policies=[{**request()["policies"][0], "definition": {"max-length": 20}}],
+    )  # fmt: skip
+    have = existing(DEFINITIONS, "tgstack")
+    after = view(params, predicted(params, have, plan(params, have)))
+    assert after["queues"]["tg.new"]["type"] == "quorum" and "tg.new" not in view(params, have)["queues"]
+    assert after["policies"]["limits"]["definition"] == {"max-length": 20}
