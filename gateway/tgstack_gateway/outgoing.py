@@ -1,0 +1,51 @@
+"""What the gateway publishes to RabbitMQ for each stored message (or each stored batch).
+
+Per message: the row as JSON, routing key ``message.new`` or ``message.edit`` (topic exchange: bind
+``message.#`` or ``#``), persistent, with ``message_id`` ``<chat>:<message>:<version>`` (the version is
+the edit time, or 0) so consumers can drop the duplicates that at-least-once delivery allows. In batch
+mode one AMQP message carries a stored batch as a JSON array (routing key ``batch``), for consumers that
+take batches. ``raw`` (Telegram's whole object) stays in the database: consumers get the columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing as t
+
+CONTENT_TYPE = "application/json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    routing_key: str
+    body: bytes
+    message_id: str
+    headers: dict[str, t.Any]
+
+
+def version(row: dict[str, t.Any]) -> str:
+    return row.get("edited_at") or "0"
+
+
+def public(row: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {key: value for key, value in row.items() if key != "raw"}
+
+
+def message(row: dict[str, t.Any]) -> Outgoing:
+    kind = "edit" if row.get("edited_at") else "new"
+    return Outgoing(
+        routing_key=f"message.{kind}",
+        body=json.dumps(public(row), separators=(",", ":"), ensure_ascii=False).encode(),
+        message_id=f"{row['chat_id']}:{row['message_id']}:{version(row)}",
+        headers={"chat_id": row["chat_id"]},
+    )
+
+
+def batch(rows: t.Sequence[dict[str, t.Any]], sequence: int) -> Outgoing:
+    return Outgoing(
+        routing_key="batch",
+        body=json.dumps([public(row) for row in rows], separators=(",", ":"), ensure_ascii=False).encode(),
+        message_id=f"batch:{sequence}",
+        headers={"count": len(rows)},
+    )
