@@ -15,6 +15,8 @@ import typing as t
 from telethon import utils
 from telethon.tl import types
 
+from tgstack_gateway.events import DeleteEvent, MessageEvent
+
 # MessageMedia* types without a file, stored by kind with their details in media_meta
 SIMPLE_MEDIA = {
     types.MessageMediaGeo: "geo",
@@ -187,3 +189,22 @@ def message_row(message: t.Any, *, received_at: dt.datetime | None = None, raw: 
     if raw:
         row["raw"] = details(message)
     return row
+
+
+def update_events(update: t.Any, *, received_at: dt.datetime | None = None) -> list[MessageEvent | DeleteEvent]:
+    """The gateway's events for one of Telegram's raw updates (new, edited, deleted messages); others: none.
+
+    The live part of the Telethon source hands every raw update here (``client.on(events.Raw)``), so
+    deletions of private chats and basic groups, which Telegram sends without a chat, are kept too.
+    """
+    if isinstance(update, types.UpdateNewMessage | types.UpdateNewChannelMessage | types.UpdateEditMessage
+                  | types.UpdateEditChannelMessage):  # fmt: skip
+        if isinstance(update.message, types.MessageEmpty):
+            return []
+        return [MessageEvent(message_row(update.message, received_at=received_at))]
+    if isinstance(update, types.UpdateDeleteChannelMessages):
+        chat = utils.get_peer_id(types.PeerChannel(update.channel_id))
+        return [DeleteEvent(chat, tuple(update.messages), iso(received_at))]
+    if isinstance(update, types.UpdateDeleteMessages):
+        return [DeleteEvent(None, tuple(update.messages), iso(received_at))]
+    return []

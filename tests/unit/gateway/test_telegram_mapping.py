@@ -7,7 +7,8 @@ import json
 
 import pytest
 from telethon.tl import custom, types
-from tgstack_gateway.telegram import UnmappableMessage, message_row
+from tgstack_gateway.events import DeleteEvent, MessageEvent
+from tgstack_gateway.telegram import UnmappableMessage, message_row, update_events
 
 DATE = dt.datetime(2026, 11, 27, 12, 30, 5, tzinfo=dt.UTC)
 CHANNEL = types.PeerChannel(channel_id=1234567890)
@@ -145,3 +146,16 @@ def test_ids_agree_with_telethons_own_getters(fields):
 def test_what_is_not_a_message_is_refused_by_name():
     with pytest.raises(UnmappableMessage, match="MessageEmpty"):
         message_row(types.MessageEmpty(id=1, peer_id=CHANNEL))
+
+
+def test_raw_updates_become_events():
+    new = update_events(types.UpdateNewChannelMessage(message=message(post=True), pts=1, pts_count=1))
+    assert isinstance(new[0], MessageEvent) and new[0].key == (CHANNEL_ID, 10)
+    edited = message(peer_id=GROUP, from_id=USER, message="fixed", edit_date=DATE + dt.timedelta(minutes=1))
+    edit = update_events(types.UpdateEditMessage(message=edited, pts=2, pts_count=1))
+    assert edit[0].row["edited_at"] == "2026-11-27T12:31:05+00:00" and edit[0].row["text"] == "fixed"
+    gone = update_events(types.UpdateDeleteChannelMessages(channel_id=1234567890, messages=[3, 4], pts=3, pts_count=2),
+                         received_at=DATE)  # fmt: skip
+    assert gone == [DeleteEvent(CHANNEL_ID, (3, 4), "2026-11-27T12:30:05+00:00")]
+    assert update_events(types.UpdateDeleteMessages(messages=[9], pts=4, pts_count=1)) == [DeleteEvent(None, (9,))]
+    assert update_events(types.UpdateUserTyping(user_id=1, action=types.SendMessageTypingAction())) == []
