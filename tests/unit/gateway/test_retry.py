@@ -37,7 +37,7 @@ def failing(times: int, error: BaseException):
 
 def test_backoff_grows_to_its_cap_with_jitter():
     delays = Backoff(initial=0.1, factor=2, cap=1.0, jitter=0.2).delays(random.Random(1))
-    first = [next(delays) for _ in range(8)]
+    first = [next(delays) for _round in range(8)]
     assert 0.08 <= first[0] <= 0.12 and 0.16 <= first[1] <= 0.24
     assert all(0.8 <= delay <= 1.2 for delay in first[4:])
 
