@@ -38,18 +38,21 @@ def test_artifact_holds_roles_plugins_playbooks_and_leaves_out_lab_files(artifac
 
 def test_installed_artifact_runs_the_role_by_fqcn(artifact, tmp_path, lab_container):
     collections = tmp_path / "collections"
+    # only the installed artifact (and the community collections it depends on), not this checkout, also
+    # when the caller's environment points ANSIBLE_COLLECTIONS_PATH at it (ansible-galaxy would then
+    # find the collection installed already and skip the artifact)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
+    env |= {"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_NOCOLOR": "1"}
     installed = run(
         ["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(collections), str(artifact)],
         cwd=tmp_path,
+        env=env,
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         "- name: Use the installed collection\n  hosts: all\n  roles:\n    - role: tgstack.hybrid.timescaledb\n"
     )
-    # only the installed artifact (and the community collections it depends on), not this checkout
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    env |= {"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_NOCOLOR": "1"}
     doc = run(["ansible-doc", "-t", "role", "tgstack.hybrid.timescaledb"], env=env, cwd=tmp_path)
     assert doc.returncode == 0 and "timescaledb_package_source" in doc.stdout, doc.stderr
     # check mode on a fresh host: the role runs from the artifact, preflight passes, nothing fails
