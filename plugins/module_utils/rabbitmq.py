@@ -24,6 +24,11 @@ HASHES = {
 }
 
 
+def rabbitmq_common_argument_spec() -> dict[str, t.Any]:
+    """Options shared by every RabbitMQ module (documented by the doc fragment tgstack.hybrid.rabbitmq)."""
+    return {"node": {"type": "str"}}
+
+
 class TgstackRabbitmqError(Exception):
     """An error a module reports as "<what it was doing>: <cause>"."""
 

@@ -164,9 +164,7 @@ options:
     description: Seconds to wait for created exchanges, queues and bindings to appear.
     type: int
     default: 60
-  node:
-    description: The node to talk to (C(rabbitmqctl --node)); the local node by default.
-    type: str
+extends_documentation_fragment: [tgstack.hybrid.rabbitmq]
 attributes:
   check_mode:
     support: full
@@ -218,7 +216,11 @@ import time
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.tgstack.hybrid.plugins.module_utils.rabbitmq import Rabbitmqctl, TgstackRabbitmqError
+from ansible_collections.tgstack.hybrid.plugins.module_utils.rabbitmq import (
+    Rabbitmqctl,
+    TgstackRabbitmqError,
+    rabbitmq_common_argument_spec,
+)
 
 QUEUE_FIELDS = ("type", "durable", "auto_delete", "arguments")
 EXCHANGE_FIELDS = ("type", "durable", "auto_delete", "internal", "arguments")
@@ -510,7 +512,7 @@ def main() -> None:
                 "priority": {"type": "int", "default": 0},
             }},
             "timeout": {"type": "int", "default": 60},
-            "node": {"type": "str"},
+            **rabbitmq_common_argument_spec(),
         },
         supports_check_mode=True,
     )  # fmt: skip

@@ -77,9 +77,7 @@ options:
     description: Remove the user's permissions on virtual hosts not listed in its O(users[].permissions).
     type: bool
     default: true
-  node:
-    description: The node to talk to (C(rabbitmqctl --node)); the local node by default.
-    type: str
+extends_documentation_fragment: [tgstack.hybrid.rabbitmq]
 attributes:
   check_mode:
     support: full
@@ -129,6 +127,7 @@ from ansible_collections.tgstack.hybrid.plugins.module_utils.rabbitmq import (
     Rabbitmqctl,
     TgstackRabbitmqError,
     password_matches,
+    rabbitmq_common_argument_spec,
 )
 
 PERMISSION_KINDS = ("configure", "write", "read")
@@ -250,7 +249,7 @@ def main() -> None:
         argument_spec={
             "users": {"type": "list", "elements": "dict", "required": True, "options": user_spec},
             "exclusive_permissions": {"type": "bool", "default": True},
-            "node": {"type": "str"},
+            **rabbitmq_common_argument_spec(),
         },
         supports_check_mode=True,
     )
