@@ -21,17 +21,20 @@ class Batch:
     messages: dict[tuple[int, int], MessageEvent] = dataclasses.field(default_factory=dict)
     deletions: list[DeleteEvent] = dataclasses.field(default_factory=list)
     positions: list[t.Any] = dataclasses.field(default_factory=list)
+    received: list[float] = dataclasses.field(default_factory=list)  # monotonic receive times, for latency
     duplicates: int = 0
     started: float = 0.0
 
     def __len__(self) -> int:
         return len(self.messages) + len(self.deletions)
 
-    def add(self, event: Event, position: t.Any = None) -> None:
+    def add(self, event: Event, position: t.Any = None, received: float | None = None) -> None:
         if not self.positions and not self.messages and not self.deletions:
             self.started = time.monotonic()
         if position is not None:
             self.positions.append(position)
+        if received is not None:
+            self.received.append(received)
         if isinstance(event, DeleteEvent):
             self.deletions.append(event)
             return
@@ -46,6 +49,12 @@ class Batch:
     def rows(self) -> list[dict[str, t.Any]]:
         return [event.row for event in self.messages.values()]
 
+    def records(self) -> list[dict[str, t.Any]]:
+        """The batch in the replay format (events.py), messages first then deletions: what the spool keeps."""
+        deletions = [{"type": "delete", "chat_id": deletion.chat_id, "message_ids": list(deletion.message_ids),
+                      "deleted_at": deletion.deleted_at} for deletion in self.deletions]  # fmt: skip
+        return [{"type": "message", **row} for row in self.rows()] + deletions
+
 
 class Batcher:
     """Collects events into batches of at most SIZE events, or whatever arrived within DELAY seconds."""
@@ -57,9 +66,9 @@ class Batcher:
         self.delay = delay
         self.current = Batch()
 
-    def add(self, event: Event, position: t.Any = None) -> Batch | None:
+    def add(self, event: Event, position: t.Any = None, received: float | None = None) -> Batch | None:
         """Add EVENT; returns the batch when it is full."""
-        self.current.add(event, position)
+        self.current.add(event, position, received)
         return self.take() if len(self.current) >= self.size else None
 
     def due(self, now: float | None = None) -> Batch | None:

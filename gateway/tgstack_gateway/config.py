@@ -48,6 +48,7 @@ class Config:
     synthetic_chats: int
     synthetic_count: int | None
     synthetic_seed: int
+    synthetic_first_chat: int
     postgres_dsn: str
     rabbitmq_url: str
     rabbitmq_exchange: str
@@ -62,6 +63,8 @@ class Config:
     batch_delay_ms: int
     spool_dir: str
     spool_max_bytes: int
+    queue_size: int
+    retry_budget_seconds: float
     metrics_listen: str
     secrets: dict[str, str] = dataclasses.field(repr=False)
 
@@ -168,6 +171,7 @@ def load(path: str | Path, env_file: str | Path | None = None, environ: t.Mappin
         synthetic_chats=reader.positive("source.synthetic.chats", 50),
         synthetic_count=reader.get("source.synthetic.count", int),
         synthetic_seed=reader.get("source.synthetic.seed", int, 1),
+        synthetic_first_chat=reader.get("source.synthetic.first_chat", int, -1001000000000),
         postgres_dsn=reader.get("postgres.dsn", str, required=True) or "",
         rabbitmq_url=reader.get("rabbitmq.url", str, required=True) or "",
         rabbitmq_exchange=reader.get("rabbitmq.exchange", str, "tgstack.messages"),
@@ -182,6 +186,8 @@ def load(path: str | Path, env_file: str | Path | None = None, environ: t.Mappin
         batch_delay_ms=reader.positive("pipeline.batch_delay_ms", 50),
         spool_dir=reader.get("pipeline.spool_dir", str, "/var/lib/tgstack-gateway/spool"),
         spool_max_bytes=reader.positive("pipeline.spool_max_bytes", 1 << 30),
+        queue_size=reader.positive("pipeline.queue_size", 10000),
+        retry_budget_seconds=float(reader.get("pipeline.retry_budget_seconds", (int, float), 30)),
         metrics_listen=reader.get("metrics.listen", str, "127.0.0.1:9465"),
         secrets={},
     )

@@ -1,7 +1,8 @@
 """What the gateway publishes to RabbitMQ for each stored message (or each stored batch).
 
-Per message: the row as JSON, routing key ``message.new`` or ``message.edit`` (topic exchange: bind
-``message.#`` or ``#``), persistent, with ``message_id`` ``<chat>:<message>:<version>`` (the version is
+Per message: the row as JSON, routing key ``message.new.<chat id>`` or ``message.edit.<chat id>`` (topic
+exchange: bind ``#`` or ``message.#`` for everything, ``message.*.-1001234567890`` for one chat),
+persistent, with ``message_id`` ``<chat>:<message>:<version>`` (the version is
 the edit time, or 0) so consumers can drop the duplicates that at-least-once delivery allows. In batch
 mode one AMQP message carries a stored batch as a JSON array (routing key ``batch``), for consumers that
 take batches. ``raw`` (Telegram's whole object) stays in the database: consumers get the columns.
@@ -35,10 +36,11 @@ def public(row: dict[str, t.Any]) -> dict[str, t.Any]:
 def message(row: dict[str, t.Any]) -> Outgoing:
     kind = "edit" if row.get("edited_at") else "new"
     return Outgoing(
-        routing_key=f"message.{kind}",
+        routing_key=f"message.{kind}.{row['chat_id']}",
         body=json.dumps(public(row), separators=(",", ":"), ensure_ascii=False).encode(),
         message_id=f"{row['chat_id']}:{row['message_id']}:{version(row)}",
-        headers={"chat_id": row["chat_id"]},
+        # a string: pamqp 3 encodes small negative integers in tables as unsigned bytes and fails
+        headers={"chat_id": str(row["chat_id"])},
     )
 
 

@@ -1,0 +1,351 @@
+"""The three backends a batch goes through: TimescaleDB (through PgBouncer), RabbitMQ and Redis.
+
+Each backend connects lazily, reconnects after a failure, and turns its library's connection errors
+into ``Unavailable`` (naming the backend and the cause), which the pipeline retries with backoff and,
+after its budget, answers by spooling the batch. Any other exception is a bug and is not retried.
+
+- ``Store``: psycopg 3 (Debian's python3-psycopg) to PgBouncer in transaction pooling mode, so no
+  server-side prepared statements (``prepare_threshold=None``) and nothing kept between transactions.
+  One transaction per batch: one ``tgstack.upsert_messages(jsonb)`` call for all its messages, then
+  ``tgstack.mark_messages_deleted`` per chat of its deletions.
+- ``Publisher``: aio-pika with publisher confirms. Per-message mode publishes every message of the
+  batch at once and waits for all confirms; batch mode publishes one message carrying the batch.
+- ``Cache``: redis-py's asyncio client, through Sentinel (``master_for`` follows a failover: a
+  connection to a demoted master is dropped and the new master asked for) or one Redis URL.
+  Per chat: the recent messages in a sorted set scored by message id (``tgstack:recent:<chat>``), the
+  chat's last message in a hash (``tgstack:chat:<chat>``), and a dedup key per message version with its
+  own TTL, as fields of ``tgstack:seen:<chat>``, written only after the batch was stored and published
+  (so a crash in between costs a duplicate, never a message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import typing as t
+import urllib.parse
+
+from tgstack_gateway import outgoing
+from tgstack_gateway.config import Config
+from tgstack_gateway.events import DeleteEvent
+
+JSON_SEPARATORS = (",", ":")
+
+
+class Unavailable(Exception):
+    """A backend cannot take the call now (down, restarting, failing over); worth retrying."""
+
+    def __init__(self, backend: str, cause: BaseException | str) -> None:
+        self.backend = backend
+        text = cause if isinstance(cause, str) else f"{type(cause).__name__}: {str(cause).strip() or 'no detail'}"
+        super().__init__(f"{backend} unavailable: {text.splitlines()[0] if text else text}")
+
+
+@dataclasses.dataclass
+class Stored:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    deleted: int = 0
+
+
+def dumps(value: t.Any) -> str:
+    return json.dumps(value, separators=JSON_SEPARATORS, ensure_ascii=False, default=str)
+
+
+class Store:
+    """Writes batches to tgstack.messages through PgBouncer, one transaction per batch."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, password: str, timeout: float = 30.0) -> None:
+        self.dsn = dsn
+        self.password = password
+        self.timeout = timeout
+        self.connection: t.Any = None
+
+    async def connect(self) -> t.Any:
+        import psycopg
+
+        if self.connection is None or self.connection.closed:
+            try:
+                self.connection = await asyncio.wait_for(
+                    psycopg.AsyncConnection.connect(
+                        self.dsn, password=self.password, prepare_threshold=None, connect_timeout=10,
+                        application_name="tgstack-gateway",
+                    ),
+                    self.timeout,
+                )  # fmt: skip
+            except (psycopg.OperationalError, OSError, TimeoutError) as error:
+                raise Unavailable(self.name, error) from error
+        return self.connection
+
+    async def drop(self) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            with contextlib.suppress(Exception):  # the connection is broken already; closing is best effort
+                await connection.close()
+
+    async def call(self, work: t.Callable[[t.Any], t.Awaitable[t.Any]]) -> t.Any:
+        """WORK(connection) in one transaction; a broken connection is dropped and reported as Unavailable."""
+        import psycopg
+
+        connection = await self.connect()
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with connection.transaction():
+                    return await work(connection)
+        except (psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError) as error:
+            await self.drop()
+            raise Unavailable(self.name, error) from error
+
+    async def store(self, rows: t.Sequence[dict[str, t.Any]], deletions: t.Sequence[DeleteEvent]) -> Stored:
+        async def work(connection: t.Any) -> Stored:
+            result = Stored()
+            if rows:
+                cursor = await connection.execute("SELECT * FROM tgstack.upsert_messages(%s::jsonb)", [dumps(rows)])
+                result.inserted, result.updated, result.unchanged, result.duplicates = await cursor.fetchone()
+            for deletion in deletions:
+                cursor = await connection.execute(
+                    "SELECT marked FROM tgstack.mark_messages_deleted(%s, %s::bigint[], %s::timestamptz)",
+                    [deletion.chat_id, list(deletion.message_ids), deletion.deleted_at or utcnow()],
+                )
+                result.deleted += (await cursor.fetchone())[0]
+            return result
+
+        return await self.call(work)
+
+    async def watermark(self, chat_id: int) -> int | None:
+        async def work(connection: t.Any) -> int | None:
+            cursor = await connection.execute(
+                "SELECT last_message_id FROM tgstack.chat_watermarks WHERE chat_id = %s", [chat_id]
+            )
+            found = await cursor.fetchone()
+            return found[0] if found else None
+
+        return await self.call(work)
+
+    async def set_watermark(self, chat_id: int, message_id: int, at: str | None) -> None:
+        async def work(connection: t.Any) -> None:
+            await connection.execute("SELECT tgstack.set_chat_watermark(%s, %s, %s::timestamptz)",
+                                     [chat_id, message_id, at])  # fmt: skip
+
+        await self.call(work)
+
+    async def ping(self) -> str:
+        async def work(connection: t.Any) -> str:
+            cursor = await connection.execute(
+                "SELECT has_function_privilege('tgstack.upsert_messages(jsonb)', 'EXECUTE'), "
+                "has_table_privilege('tgstack.messages', 'INSERT'), current_user"
+            )
+            can_call, can_insert, user = await cursor.fetchone()
+            if not (can_call and can_insert):
+                raise PermissionError(f"the database role {user} may not write tgstack.messages: grant it "
+                                      "(roles/timescaledb: timescaledb_schema_writers)")  # fmt: skip
+            return f"PostgreSQL as {user}"
+
+        return await self.call(work)
+
+    async def close(self) -> None:
+        await self.drop()
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class Publisher:
+    """Publishes stored messages to the exchange with publisher confirms."""
+
+    name = "rabbitmq"
+
+    def __init__(self, url: str, password: str, exchange: str, mode: str = "message", timeout: float = 30.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        user = urllib.parse.quote(parts.username or "", safe="")
+        netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{parts.hostname}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        self.url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        self.where = f"{parts.hostname}:{parts.port or 5672}{parts.path or '/'}"
+        self.exchange_name = exchange
+        self.mode = mode
+        self.timeout = timeout
+        self.connection: t.Any = None
+        self.channel: t.Any = None
+        self.sequence = 0
+
+    def errors(self) -> tuple[type[BaseException], ...]:
+        import aio_pika.exceptions
+
+        # ChannelInvalidStateError (a RuntimeError): publishing on a channel the broker has closed
+        return (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError, OSError,
+                TimeoutError)  # fmt: skip
+
+    async def connect(self) -> t.Any:
+        import aio_pika
+
+        if self.channel is None or self.connection is None or self.connection.is_closed or self.channel.is_closed:
+            await self.drop()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    self.connection = await aio_pika.connect(self.url, timeout=10, client_properties={
+                        "connection_name": "tgstack-gateway"})  # fmt: skip
+                    channel = await self.connection.channel(publisher_confirms=True)
+                    # aiormq's channel under aio-pika's: publishing through it skips building an aio-pika
+                    # Message per message, a third of the client's work at thousands of messages a second
+                    self.channel = await channel.get_underlay_channel()
+            except self.errors() as error:
+                await self.drop()
+                raise Unavailable(self.name, error) from error
+        return self.channel
+
+    async def drop(self) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # already broken; closing is best effort
+                await connection.close()
+
+    async def publish(self, rows: t.Sequence[dict[str, t.Any]]) -> int:
+        """Publish ROWS (as messages, or as one batch) and wait for every confirm; the number confirmed.
+
+        The exchange is not declared: the gateway's user may only write to it (the rabbitmq role declares
+        it), and a missing exchange shows on the first publish as NOT_FOUND, which closes the channel.
+        """
+        from pamqp.commands import Basic
+
+        if not rows:
+            return 0
+        channel = await self.connect()
+        if self.mode == "batch":
+            self.sequence += 1
+            items = [outgoing.batch(rows, self.sequence)]
+        else:
+            items = [outgoing.message(row) for row in rows]
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await asyncio.gather(*(
+                    channel.basic_publish(item.body, exchange=self.exchange_name, routing_key=item.routing_key,
+                                          properties=Basic.Properties(
+                                              content_type=outgoing.CONTENT_TYPE, delivery_mode=2,
+                                              message_id=item.message_id, headers=item.headers, timestamp=now,
+                                              app_id="tgstack-gateway"))
+                    for item in items
+                ))  # fmt: skip
+        except self.errors() as error:
+            await self.drop()
+            raise Unavailable(self.name, error) from error
+        return len(rows)
+
+    async def ping(self) -> str:
+        await self.connect()
+        return f"RabbitMQ {self.where}, exchange {self.exchange_name}"
+
+    async def close(self) -> None:
+        await self.drop()
+
+
+class Cache:
+    """Recent messages, chat metadata and dedup keys in Redis (through Sentinel when configured)."""
+
+    name = "redis"
+
+    def __init__(self, config: Config, timeout: float = 5.0) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.sentinel import Sentinel
+
+        password = config.secrets.get("TGSTACK_REDIS_PASSWORD")
+        self.recent_per_chat = config.recent_per_chat
+        self.dedup_ttl = config.dedup_ttl_seconds
+        self.timeout = timeout
+        if config.redis_sentinels:
+            self.sentinel = Sentinel(
+                list(config.redis_sentinels),
+                sentinel_kwargs={"password": config.secrets.get("TGSTACK_SENTINEL_PASSWORD"),
+                                 "socket_timeout": timeout, "socket_connect_timeout": timeout},
+                socket_timeout=timeout, socket_connect_timeout=timeout,
+            )  # fmt: skip
+            self.client = self.sentinel.master_for(config.redis_master_name, username=config.redis_username,
+                                                   password=password, socket_timeout=timeout)  # fmt: skip
+            self.where = f"master {config.redis_master_name} through {len(config.redis_sentinels)} Sentinels"
+        else:
+            self.client = Redis.from_url(t.cast(str, config.redis_url), username=config.redis_username,
+                                         password=password, socket_timeout=timeout,
+                                         socket_connect_timeout=timeout)  # fmt: skip
+            self.where = "Redis " + urllib.parse.urlsplit(t.cast(str, config.redis_url)).netloc.rpartition("@")[2]
+
+    async def guarded(self, work: t.Awaitable[t.Any]) -> t.Any:
+        import redis.exceptions
+
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                return await work
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError,
+                redis.exceptions.BusyLoadingError, OSError, TimeoutError) as error:  # fmt: skip
+            raise Unavailable(self.name, error) from error
+
+    @staticmethod
+    def by_chat(rows: t.Sequence[dict[str, t.Any]]) -> dict[int, list[dict[str, t.Any]]]:
+        chats: dict[int, list[dict[str, t.Any]]] = {}
+        for row in rows:
+            chats.setdefault(row["chat_id"], []).append(row)
+        return chats
+
+    @staticmethod
+    def dedup_field(row: dict[str, t.Any]) -> str:
+        return f"{row['message_id']}:{outgoing.version(row)}"
+
+    async def seen(self, rows: t.Sequence[dict[str, t.Any]]) -> list[bool]:
+        """Whether each row was stored and published before (its dedup key exists)."""
+        if not rows:
+            return []
+        chats = self.by_chat(rows)
+        pipe = self.client.pipeline(transaction=False)
+        for chat, chat_rows in chats.items():
+            pipe.hmget(f"tgstack:seen:{chat}", [self.dedup_field(row) for row in chat_rows])
+        answers = await self.guarded(pipe.execute())
+        known = {}
+        for (chat, chat_rows), values in zip(chats.items(), answers, strict=True):
+            for row, value in zip(chat_rows, values, strict=True):
+                known[(chat, self.dedup_field(row))] = value is not None
+        return [known[(row["chat_id"], self.dedup_field(row))] for row in rows]
+
+    async def update(self, rows: t.Sequence[dict[str, t.Any]], deletions: t.Sequence[DeleteEvent]) -> None:
+        """After a batch is stored and published: recent messages, chat metadata, then the dedup keys.
+
+        A few commands per chat, not per message: the recent messages of a chat are one sorted set
+        (score: the message id; an edit first removes the version it replaces), the dedup keys of a chat
+        are the fields of one hash, each with its own TTL (HSETEX, Redis 8).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for chat, chat_rows in self.by_chat(rows).items():
+            recent = f"tgstack:recent:{chat}"
+            for row in chat_rows:
+                if row.get("edited_at"):
+                    pipe.zremrangebyscore(recent, row["message_id"], row["message_id"])
+            pipe.zadd(recent, {dumps(outgoing.public(row)): row["message_id"] for row in chat_rows})
+            pipe.zremrangebyrank(recent, 0, -self.recent_per_chat - 1)
+            newest = max(chat_rows, key=lambda row: row["message_id"])
+            pipe.hset(f"tgstack:chat:{chat}", mapping={"last_message_id": newest["message_id"],
+                                                        "last_message_at": newest["created_at"],
+                                                        "updated_at": utcnow()})  # fmt: skip
+            fields = [part for row in chat_rows for part in (self.dedup_field(row), 1)]
+            pipe.execute_command("HSETEX", f"tgstack:seen:{chat}", "EX", self.dedup_ttl, "FIELDS", len(chat_rows),
+                                 *fields)  # fmt: skip
+        for deletion in deletions:
+            if deletion.chat_id is not None:
+                for message in deletion.message_ids:
+                    pipe.zremrangebyscore(f"tgstack:recent:{deletion.chat_id}", message, message)
+        await self.guarded(pipe.execute())
+
+    async def ping(self) -> str:
+        await self.guarded(self.client.ping())
+        return self.where
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            await self.client.aclose()
