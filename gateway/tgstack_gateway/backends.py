@@ -51,10 +51,20 @@ class Stored:
     unchanged: int = 0
     duplicates: int = 0
     deleted: int = 0
+    # (chat, message) of the batch's edits whose message is marked deleted: kept out of the recent cache
+    deleted_keys: set[tuple[int, int]] = dataclasses.field(default_factory=set)
 
 
 def dumps(value: t.Any) -> str:
     return json.dumps(value, separators=JSON_SEPARATORS, ensure_ascii=False, default=str)
+
+
+DELETED_AMONG = """
+SELECT m.chat_id, m.message_id
+FROM jsonb_to_recordset(%s::jsonb) AS r (chat_id bigint, message_id bigint, created_at timestamptz)
+JOIN tgstack.messages m ON m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.created_at = r.created_at
+WHERE m.deleted_at IS NOT NULL
+"""
 
 
 class Store:
@@ -109,6 +119,11 @@ class Store:
             if rows:
                 cursor = await connection.execute("SELECT * FROM tgstack.upsert_messages(%s::jsonb)", [dumps(rows)])
                 result.inserted, result.updated, result.unchanged, result.duplicates = await cursor.fetchone()
+            edits = [{key: row[key] for key in ("chat_id", "message_id", "created_at")} for row in rows
+                     if row.get("edited_at")]  # fmt: skip
+            if edits:  # an edit of a deleted message changes its text, not its deletion
+                cursor = await connection.execute(DELETED_AMONG, [dumps(edits)])
+                result.deleted_keys = {(chat, message) for chat, message in await cursor.fetchall()}
             for deletion in deletions:
                 cursor = await connection.execute(
                     "SELECT marked FROM tgstack.mark_messages_deleted(%s, %s::bigint[], %s::timestamptz)",
@@ -152,6 +167,12 @@ class Store:
 
     async def close(self) -> None:
         await self.drop()
+
+
+def cached(row: dict[str, t.Any]) -> str:
+    """A message as the recent cache keeps it: the public columns, without the receipt time, so that a
+    duplicate received later is the same member of the sorted set."""
+    return dumps({key: value for key, value in outgoing.public(row).items() if key != "received_at"})
 
 
 def utcnow() -> str:
@@ -314,12 +335,14 @@ class Cache:
                 known[(chat, self.dedup_field(row))] = value is not None
         return [known[(row["chat_id"], self.dedup_field(row))] for row in rows]
 
-    async def update(self, rows: t.Sequence[dict[str, t.Any]], deletions: t.Sequence[DeleteEvent]) -> None:
+    async def update(self, rows: t.Sequence[dict[str, t.Any]], deletions: t.Sequence[DeleteEvent],
+                     deleted: t.Collection[tuple[int, int]] = ()) -> None:  # fmt: skip
         """After a batch is stored and published: recent messages, chat metadata, then the dedup keys.
 
         A few commands per chat, not per message: the recent messages of a chat are one sorted set
         (score: the message id; an edit first removes the version it replaces), the dedup keys of a chat
-        are the fields of one hash, each with its own TTL (HSETEX, Redis 8).
+        are the fields of one hash, each with its own TTL (HSETEX, Redis 8). DELETED: edits of messages
+        marked deleted, which stay out of the recent messages.
         """
         pipe = self.client.pipeline(transaction=False)
         for chat, chat_rows in self.by_chat(rows).items():
@@ -327,7 +350,9 @@ class Cache:
             for row in chat_rows:
                 if row.get("edited_at"):
                     pipe.zremrangebyscore(recent, row["message_id"], row["message_id"])
-            pipe.zadd(recent, {dumps(outgoing.public(row)): row["message_id"] for row in chat_rows})
+            alive = {cached(row): row["message_id"] for row in chat_rows if (chat, row["message_id"]) not in deleted}
+            if alive:
+                pipe.zadd(recent, alive)
             pipe.zremrangebyrank(recent, 0, -self.recent_per_chat - 1)
             newest = max(chat_rows, key=lambda row: row["message_id"])
             pipe.hset(f"tgstack:chat:{chat}", mapping={"last_message_id": newest["message_id"],

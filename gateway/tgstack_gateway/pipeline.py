@@ -71,6 +71,7 @@ class Work:
     batch: Batch
     rows: list[dict[str, t.Any]]
     give_up: bool = False  # a stage could not do it: the batch goes to the spool
+    deleted: set[tuple[int, int]] = dataclasses.field(default_factory=set)  # edits of deleted messages
     spool_path: Path | None = None  # set when the batch came from the spool
 
 
@@ -83,6 +84,7 @@ class Totals:
     deleted: int = 0
     spooled_batches: int = 0
     acknowledged: int = 0
+    bad_records: int = 0
 
 
 class Pipeline:
@@ -306,6 +308,7 @@ class Pipeline:
         stored = await self.attempt(self.store.name, lambda: self.store.store(item.rows, item.batch.deletions))
         self.metrics.stage_seconds.labels(stage="store").observe(time.monotonic() - started)
         written = stored.inserted + stored.updated
+        item.deleted = stored.deleted_keys
         self.metrics.stored.inc(written)
         self.metrics.duplicates.inc(stored.unchanged + stored.duplicates)
         self.metrics.deletions.inc(stored.deleted)
@@ -335,7 +338,7 @@ class Pipeline:
         if self.cache is None:
             return
         started = time.monotonic()
-        await self.attempt(self.cache.name, lambda: self.cache.update(item.rows, item.batch.deletions))
+        await self.attempt(self.cache.name, lambda: self.cache.update(item.rows, item.batch.deletions, item.deleted))
         self.metrics.stage_seconds.labels(stage="cache").observe(time.monotonic() - started)
 
     # -- the spool -----------------------------------------------------------------------------------------

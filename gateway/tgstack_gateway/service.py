@@ -116,9 +116,11 @@ def backends(config: Config) -> tuple[Store, Publisher, Cache]:
     return store, publisher, Cache(config)
 
 
-def bad_record_reporter(metrics: Metrics) -> t.Callable[[str, str], None]:
+def bad_record_reporter(metrics: Metrics, totals: Totals | None = None) -> t.Callable[[str, str], None]:
     def on_bad(where: str, reason: str) -> None:
         metrics.bad(reason)
+        if totals is not None:
+            totals.bad_records += 1
         log.warning("skipped a bad record: %s", reason, extra={"fields": {"where": where}})
 
     return on_bad
@@ -152,7 +154,8 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
     if serve_metrics:
         start_metrics(config, metrics)
     store, publisher, cache = backends(config)
-    source = source or await make_source(config, bad_record_reporter(metrics), store, replay_path)
+    bad = Totals()
+    source = source or await make_source(config, bad_record_reporter(metrics, bad), store, replay_path)
     pipeline = Pipeline(source, store, publisher, cache, Spool(config.spool_dir, config.spool_max_bytes), metrics,
                         batch_size=config.batch_size, batch_delay=config.batch_delay_ms / 1000,
                         queue_size=config.queue_size, retry_budget=config.retry_budget_seconds,
@@ -173,6 +176,7 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
     notify("READY=1")
     try:
         totals = await pipeline.run()
+        totals.bad_records = bad.bad_records
     finally:
         informer.cancel()
         for number in (signal.SIGTERM, signal.SIGINT):

@@ -112,7 +112,7 @@ class MemoryCache(Backend):
         self.check()
         return [(row["chat_id"], row["message_id"], row.get("edited_at")) in self.seen_keys for row in rows]
 
-    async def update(self, rows: list[dict[str, t.Any]], deletions: list[DeleteEvent]) -> None:
+    async def update(self, rows: list[dict[str, t.Any]], deletions: list[DeleteEvent], deleted: t.Any = ()) -> None:
         self.check()
         self.seen_keys.update((row["chat_id"], row["message_id"], row.get("edited_at")) for row in rows)
 
