@@ -123,7 +123,7 @@ class Store:
                      if row.get("edited_at")]  # fmt: skip
             if edits:  # an edit of a deleted message changes its text, not its deletion
                 cursor = await connection.execute(DELETED_AMONG, [dumps(edits)])
-                result.deleted_keys = {(chat, message) for chat, message in await cursor.fetchall()}
+                result.deleted_keys = {tuple(key) for key in await cursor.fetchall()}
             for deletion in deletions:
                 cursor = await connection.execute(
                     "SELECT marked FROM tgstack.mark_messages_deleted(%s, %s::bigint[], %s::timestamptz)",
@@ -355,9 +355,9 @@ class Cache:
                 pipe.zadd(recent, alive)
             pipe.zremrangebyrank(recent, 0, -self.recent_per_chat - 1)
             newest = max(chat_rows, key=lambda row: row["message_id"])
-            pipe.hset(f"tgstack:chat:{chat}", mapping={"last_message_id": newest["message_id"],
-                                                        "last_message_at": newest["created_at"],
-                                                        "updated_at": utcnow()})  # fmt: skip
+            last = {"last_message_id": newest["message_id"], "last_message_at": newest["created_at"],
+                    "updated_at": utcnow()}  # fmt: skip
+            pipe.hset(f"tgstack:chat:{chat}", mapping=last)
             fields = [part for row in chat_rows for part in (self.dedup_field(row), 1)]
             pipe.execute_command("HSETEX", f"tgstack:seen:{chat}", "EX", self.dedup_ttl, "FIELDS", len(chat_rows),
                                  *fields)  # fmt: skip

@@ -7,9 +7,12 @@
   backfill   one Telegram chat's history from a message id or a date, with a progress bar
   login      create a Telegram session string interactively, once, to keep in the vault
   synthetic  write a synthetic load as a replay file (JSON Lines), for demos and tests
+  bench      throughput and latency through the configured backends, with the broker's and the
+             database's own rates as ceilings (bench/gateway_throughput.py runs it on the lab)
 
-Exit status 2 is a configuration error, which systemd does not retry (RestartPreventExitStatus=2):
-fixing the files is the way out, not a restart loop.
+Exit status 2 is a configuration error and 4 a Telegram login problem (a dead session, a chat that cannot
+be resolved): systemd does not retry either (RestartPreventExitStatus=2 4). Fixing the files or logging in
+again is the way out, not a restart loop that would hammer Telegram.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ DEFAULT_SECRETS = "/etc/tgstack-gateway/secrets.env"
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
+EXIT_TELEGRAM_LOGIN = 4  # a chat that cannot be resolved, a session that is not (or no longer) logged in
+
+
+def telegram_login_problem(error: BaseException) -> bool:
+    """Whether ERROR is one a restart cannot fix: a bad chat list or a dead session (log in again)."""
+    if "telethon" not in sys.modules:
+        return False
+    from telethon.errors import AuthKeyError, UnauthorizedError
+
+    from tgstack_gateway.lock import LeaseLost
+    from tgstack_gateway.telethon_source import TelegramSourceError
+
+    if isinstance(error, LeaseLost):  # another gateway has the session: restart and wait as a standby
+        return False
+    return isinstance(error, TelegramSourceError | UnauthorizedError | AuthKeyError)
 
 
 def configuration(args: argparse.Namespace) -> Config | None:
@@ -69,7 +87,17 @@ def run(args: argparse.Namespace) -> int:
     config = configuration(args)
     if config is None:
         return EXIT_CONFIG
-    asyncio.run(run_pipeline(config))
+    try:
+        asyncio.run(run_pipeline(config))
+    except ConfigError as error:  # found once running (metrics.listen cannot be bound)
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as error:
+        if not telegram_login_problem(error):
+            raise
+        # not retried by systemd (RestartPreventExitStatus): restarting would only hammer Telegram
+        print(f"Telegram: {error}", file=sys.stderr)
+        return EXIT_TELEGRAM_LOGIN
     return 0
 
 
@@ -113,12 +141,29 @@ def backfill(args: argparse.Namespace) -> int:
 
         client = make_client(config)
         source = BackfillSource(client, args.chat, since_id=args.since_id, since_date=since_date, progress=progress)
-        return await run_pipeline(config, source=source, serve_metrics=False)
+        return await run_pipeline(config, source=source, serve_metrics=False, lease_wait=False)
 
-    totals = asyncio.run(backfill_chat())
+    from tgstack_gateway.lock import LeaseLost
+
+    try:
+        totals = asyncio.run(backfill_chat())
+    except LeaseLost as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
     print(file=sys.stderr)
     print(json.dumps(vars(totals)))
     return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from tgstack_gateway import bench as benchmark
+    from tgstack_gateway.service import setup_logging
+
+    setup_logging(args.log_level)
+    config = configuration(args)
+    if config is None:
+        return EXIT_CONFIG
+    return benchmark.command(args, config)
 
 
 def login(args: argparse.Namespace) -> int:
@@ -175,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     since = backfilling.add_mutually_exclusive_group()
     since.add_argument("--since-id", type=int, help="from this message id on")
     since.add_argument("--since-date", help="from this time on (ISO 8601, UTC when no offset)")
+    from tgstack_gateway.bench import add_arguments as bench_arguments
+
+    bench_arguments(with_config("bench", bench, "measure throughput and latency against the configured backends"))
     logging_in = commands.add_parser("login", help="create a Telegram session string for the vault")
     logging_in.add_argument("--api-id")
     logging_in.add_argument("--api-hash")

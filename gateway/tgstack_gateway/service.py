@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,8 @@ import time
 import typing as t
 
 from tgstack_gateway.backends import Cache, Publisher, Store, Unavailable
-from tgstack_gateway.config import Config
+from tgstack_gateway.config import Config, ConfigError
+from tgstack_gateway.lock import LeaseLost, SessionLease
 from tgstack_gateway.metrics import Metrics
 from tgstack_gateway.pipeline import Pipeline, Totals
 from tgstack_gateway.sources import ReplaySource, Source, SyntheticSource
@@ -143,17 +145,40 @@ async def make_source(config: Config, on_bad: t.Callable[[str, str], None], stor
 def start_metrics(config: Config, metrics: Metrics) -> None:
     from prometheus_client import start_http_server
 
-    host, _, port = config.metrics_listen.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=metrics.registry)
+    host, port = config.metrics_listen.rsplit(":", 1)
+    try:
+        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=metrics.registry)
+    except (OSError, ValueError) as error:  # a restart would not help: a configuration error (exit 2)
+        raise ConfigError([f"metrics.listen {config.metrics_listen}: cannot serve metrics there ({error}): "
+                           "use a free port on an address of this host"]) from None  # fmt: skip
+
+
+async def take_lease(config: Config, cache: Cache, wait: bool) -> SessionLease:
+    """The Telegram session's lease (lock.py): a standby service waits for it, a command fails at once."""
+    lease = SessionLease(cache.client, config.secrets["TGSTACK_TELEGRAM_SESSION"])
+    if not wait and not await lease.try_acquire():
+        holder = await cache.client.get(lease.key)
+        raise LeaseLost(f"the Telegram session is in use by {holder!r} (one process per session, or Telegram "
+                        "revokes it): stop that gateway first, e.g. systemctl stop tgstack-gateway")  # fmt: skip
+
+    def waiting(holder: str) -> None:
+        notify(f"STATUS=standby: the Telegram session is in use by {holder}")
+
+    await lease.acquire(waiting)
+    return lease
 
 
 async def run_pipeline(config: Config, *, replay_path: str | None = None, metrics: Metrics | None = None,
                        serve_metrics: bool = True, latency_samples: list[float] | None = None,
-                       source: Source | None = None) -> Totals:  # fmt: skip
+                       source: Source | None = None, lease_wait: bool = True) -> Totals:  # fmt: skip
     metrics = metrics or Metrics()
     if serve_metrics:
         start_metrics(config, metrics)
     store, publisher, cache = backends(config)
+    lease = None
+    if config.source == "telethon" and replay_path is None:
+        notify("READY=1")  # a standby waits for the lease as a running service, not as a start that times out
+        lease = await take_lease(config, cache, lease_wait)
     bad = Totals()
     source = source or await make_source(config, bad_record_reporter(metrics, bad), store, replay_path)
     pipeline = Pipeline(source, store, publisher, cache, Spool(config.spool_dir, config.spool_max_bytes), metrics,
@@ -170,6 +195,13 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop, signal.Signals(number).name)
     informer = asyncio.create_task(keep_systemd_informed(pipeline))
+    lost: list[LeaseLost] = []
+
+    def lease_lost(error: LeaseLost) -> None:
+        lost.append(error)
+        stop("lease lost")
+
+    keeper = asyncio.create_task(lease.keep(lease_lost)) if lease is not None else None
     fields = {"source": source.name, "publish": config.publish_mode, "batch_size": config.batch_size,
               "spooled_batches": len(pipeline.spool)}  # fmt: skip
     log.info("running", extra={"fields": fields})
@@ -179,12 +211,18 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
         totals.bad_records = bad.bad_records
     finally:
         informer.cancel()
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(Exception):
+                await t.cast(SessionLease, lease).release()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
         await source.close()
         for backend in (store, publisher, cache):
             await backend.close()
     log.info("stopped: %s", status_line(totals, pipeline), extra={"fields": {"totals": vars(totals)}})
+    if lost:
+        raise lost[0]
     return totals
 
 

@@ -22,6 +22,7 @@ This module has the replay and synthetic sources; the Telegram source (Telethon)
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import typing as t
 
@@ -30,6 +31,8 @@ from tgstack_gateway.replay import read_replay
 from tgstack_gateway.synthetic import Mix, SyntheticLoad
 
 OnBad = t.Callable[[str, str], None]
+# live synthetic message ids: milliseconds since 2026-01-01, so ids of a later start are always higher
+LIVE_EPOCH_MS = 1_767_225_600_000
 
 
 class Source(t.Protocol):
@@ -63,7 +66,7 @@ class ReplaySource:
 
     async def acknowledge(self, positions: t.Sequence[t.Any]) -> None:
         if positions:
-            self.done_through = max(self.done_through, max(positions))
+            self.done_through = max(self.done_through, *positions)
 
     async def close(self) -> None:
         return None
@@ -71,7 +74,12 @@ class ReplaySource:
 
 class SyntheticSource:
     """Realistic messages at RATE records per second (0: as fast as the pipeline takes them), COUNT in
-    all (None: until stopped); the position of a record is its sequence number."""
+    all (None: until stopped); the position of a record is its sequence number.
+
+    With a COUNT the load is deterministic for its seed (tests, benchmarks, the state it must leave).
+    Without one (a demo service, as on the lab) it is live: dated from now, with message ids from the
+    clock, so a restarted gateway adds new messages instead of replaying the earlier ones.
+    """
 
     name = "synthetic"
 
@@ -80,7 +88,13 @@ class SyntheticSource:
         self.on_bad = on_bad
         self.rate = rate
         self.count = count
-        self.load = SyntheticLoad(chats=chats, seed=seed, mix=mix, first_chat=first_chat)
+        if count is None:
+            now = dt.datetime.now(dt.UTC)
+            live = {"start": now, "last_message_id": int(now.timestamp() * 1000) - LIVE_EPOCH_MS,
+                    "seed": int(now.timestamp())}  # fmt: skip
+        else:
+            live = {"seed": seed}
+        self.load = SyntheticLoad(chats=chats, mix=mix, first_chat=first_chat, **live)
         self.acknowledged = 0
 
     async def events(self) -> t.AsyncIterator[tuple[int, Event]]:

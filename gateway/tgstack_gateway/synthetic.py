@@ -48,13 +48,14 @@ class Final:
 
 class SyntheticLoad:
     def __init__(self, chats: int = 50, seed: int = 1, mix: Mix | None = None,
-                 start: dt.datetime | None = None, first_chat: int = -1001000000000) -> None:  # fmt: skip
+                 start: dt.datetime | None = None, first_chat: int = -1001000000000,
+                 last_message_id: int = 0) -> None:  # fmt: skip
         if chats < 1:
             raise ValueError("chats must be 1 or more")
         self.random = random.Random(seed)
         self.mix = mix or Mix()
         self.chats = [first_chat - number for number in range(chats)]  # channel ids (-100 prefix)
-        self.last_id = dict.fromkeys(self.chats, 0)
+        self.last_id = dict.fromkeys(self.chats, last_message_id)
         self.clock = start or dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
         self.sent: list[dict[str, t.Any]] = []  # every new message so far (duplicates and edits pick from it)
         self.final: dict[tuple[int, int], Final] = {}

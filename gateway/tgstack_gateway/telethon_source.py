@@ -319,7 +319,7 @@ class TelethonSource:
             await self.resolve_one(chat, resolved, problems)
         if any(isinstance(chat, int) for chat in problems):
             # a channel's numeric id needs its access hash, which a fresh session learns from the dialogs
-            await self.flooded(lambda: self.client.get_dialogs(), "loading the dialogs")
+            await self.flooded(self.client.get_dialogs, "loading the dialogs")
             for chat in [chat for chat in problems if isinstance(chat, int)]:
                 del problems[chat]
                 await self.resolve_one(chat, resolved, problems)

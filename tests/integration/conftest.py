@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import typing as t
 
 import pytest
-from labhost import converge_timescaledb, psql, run, start_lab_container
+from labhost import PROJECT, converge_timescaledb, psql, run, start_lab_container
 
 # The TimescaleDB host the module and schema tests share: the timescaledb role with pg_cron (the
 # Apache edition's scheduler for the policy fallback). Each test module works in its own database.
@@ -68,3 +70,21 @@ def broker():
     assert added.returncode == 0, added.stderr
     yield RABBITMQ_HOST
     run(["docker", "rm", "-f", RABBITMQ_HOST])
+
+
+def lab_exists() -> bool:
+    return bool(run(["docker", "ps", "-aq", "--filter", "label=tgstack-lab=1"]).stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def lab() -> t.Iterator[subprocess.CompletedProcess]:
+    """The README's first command, run once for the tests that need the lab: lab/up's result.
+
+    The lab is removed at the end unless it existed before the run (a developer's own lab is left alone).
+    """
+    existed = lab_exists()
+    try:
+        yield run([str(PROJECT / "lab" / "up")], cwd=PROJECT, timeout=1800)
+    finally:
+        if not existed:
+            run([str(PROJECT / "lab" / "down")], cwd=PROJECT)

@@ -11,7 +11,8 @@ from labhost import PROJECT, run
 
 SHIPPED = ["MANIFEST.json", "README.md", "meta/runtime.yml", "playbooks/site.yml",
            "plugins/filter/postgresql.py", "roles/timescaledb/tasks/main.yml",
-           "roles/timescaledb/meta/argument_specs.yml"]  # fmt: skip
+           "roles/timescaledb/meta/argument_specs.yml", "roles/gateway/tasks/main.yml",
+           "gateway/tgstack_gateway/__main__.py"]  # fmt: skip
 LEFT_OUT = ["lab/", "molecule/", "tests/", ".ci/", "bench/", "inventories/lab/", "requirements/", ".venv/",
             ".ansible/", ".config/"]  # fmt: skip
 

@@ -38,54 +38,46 @@ def lab_address(name: str) -> str:
     return inspect.stdout.strip()
 
 
-def lab_exists() -> bool:
-    return bool(run(["docker", "ps", "-aq", "--filter", "label=tgstack-lab=1"]).stdout.strip())
+def test_lab_up_converges_and_the_printed_psql_line_connects(lab):
+    # the lab fixture (conftest.py) ran lab/up once, for every test that needs the lab
+    up = lab
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    for name in LAB_HOSTS:
+        assert re.search(recap_line(name), up.stdout), up.stdout[-3000:]
+    lines = re.findall(r'^\s*psql "(host=127\.0\.0\.1 port=\d+ dbname=\w+ user=\w+)"$', up.stdout, re.MULTILINE)
+    assert len(lines) == 2, up.stdout[-2000:]  # TimescaleDB, then PgBouncer
+    password = re.search(r"password: ([\w-]+)\)", up.stdout).group(1)
+    query = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    for line in lines:
+        assert psql_through(line, password, query).startswith("2.")
 
+    # every Sentinel answers with the password printed, and they agree on a master among the lab hosts
+    sentinel_password = re.search(r"Sentinels which Redis node is master \(password: ([\w-]+)\)", up.stdout)
+    assert sentinel_password, up.stdout[-2000:]
+    masters = set()
+    for name in REDIS_HOSTS:
+        sentinel = redis.Redis(
+            host=lab_address(name), port=26379, password=sentinel_password.group(1), socket_timeout=3
+        )
+        masters.add(tuple(sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "tgstack")))
+    assert len(masters) == 1, masters
+    master_ip = masters.pop()[0].decode()
+    assert master_ip in {lab_address(name) for name in REDIS_HOSTS}
 
-def test_lab_up_converges_and_the_printed_psql_line_connects():
-    existed = lab_exists()
-    try:
-        up = run([str(PROJECT / "lab" / "up")], cwd=PROJECT, timeout=1200)
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        for name in LAB_HOSTS:
-            assert re.search(recap_line(name), up.stdout), up.stdout[-3000:]
-        lines = re.findall(r'^\s*psql "(host=127\.0\.0\.1 port=\d+ dbname=\w+ user=\w+)"$', up.stdout, re.MULTILINE)
-        assert len(lines) == 2, up.stdout[-2000:]  # TimescaleDB, then PgBouncer
-        password = re.search(r"password: ([\w-]+)\)", up.stdout).group(1)
-        query = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-        for line in lines:
-            assert psql_through(line, password, query).startswith("2.")
+    # RabbitMQ: the printed command lists the gateway's quorum queue; the printed UI answers
+    command = re.search(r"^\s*(docker exec tgstack-lab-mq1 rabbitmqctl list_queues .*)$", up.stdout, re.MULTILINE)
+    assert command, up.stdout[-2000:]
+    queues = run(shlex.split(command.group(1)))
+    assert queues.returncode == 0 and re.search(r"^tgstack\.messages\.all\s+quorum\s+\d+$", queues.stdout, re.M)
+    ui = re.search(r"management UI: (http://127\.0\.0\.1:\d+/) \(user (\w+), password: ([\w-]+)\)", up.stdout)
+    assert ui, up.stdout[-2000:]
+    request = urllib.request.Request(ui.group(1) + "api/overview")
+    token = base64.b64encode(f"{ui.group(2)}:{ui.group(3)}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.loads(answer.read())["rabbitmq_version"].startswith("4.")
 
-        # every Sentinel answers with the password printed, and they agree on a master among the lab hosts
-        sentinel_password = re.search(r"Sentinels which Redis node is master \(password: ([\w-]+)\)", up.stdout)
-        assert sentinel_password, up.stdout[-2000:]
-        masters = set()
-        for name in REDIS_HOSTS:
-            sentinel = redis.Redis(
-                host=lab_address(name), port=26379, password=sentinel_password.group(1), socket_timeout=3
-            )
-            masters.add(tuple(sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "tgstack")))
-        assert len(masters) == 1, masters
-        master_ip = masters.pop()[0].decode()
-        assert master_ip in {lab_address(name) for name in REDIS_HOSTS}
-
-        # RabbitMQ: the printed command lists the gateway's quorum queue; the printed UI answers
-        command = re.search(r"^\s*(docker exec tgstack-lab-mq1 rabbitmqctl list_queues .*)$", up.stdout, re.MULTILINE)
-        assert command, up.stdout[-2000:]
-        queues = run(shlex.split(command.group(1)))
-        assert queues.returncode == 0 and re.search(r"^tgstack\.messages\.all\s+quorum\s+\d+$", queues.stdout, re.M)
-        ui = re.search(r"management UI: (http://127\.0\.0\.1:\d+/) \(user (\w+), password: ([\w-]+)\)", up.stdout)
-        assert ui, up.stdout[-2000:]
-        request = urllib.request.Request(ui.group(1) + "api/overview")
-        token = base64.b64encode(f"{ui.group(2)}:{ui.group(3)}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert json.loads(answer.read())["rabbitmq_version"].startswith("4.")
-
-        again = run([str(PROJECT / "lab" / "up")], cwd=PROJECT, timeout=1200)
-        assert again.returncode == 0, again.stdout[-3000:]
-        for name in LAB_HOSTS:
-            assert re.search(recap_line(name, "0"), again.stdout), again.stdout[-3000:]
-    finally:
-        if not existed:
-            run([str(PROJECT / "lab" / "down")], cwd=PROJECT)
+    again = run([str(PROJECT / "lab" / "up")], cwd=PROJECT, timeout=1200)
+    assert again.returncode == 0, again.stdout[-3000:]
+    for name in LAB_HOSTS:
+        assert re.search(recap_line(name, "0"), again.stdout), again.stdout[-3000:]

@@ -142,3 +142,19 @@ def test_no_password_in_process_list_or_world_readable_files(host, bouncer):
         readable = [path for path in found if host.file(path).mode & 0o004]
         assert not readable, f"a password is in world-readable files: {readable}"
     assert host.file(AUTH_FILE).contains(bouncer.vars["pgbouncer_auth_user_password"])
+
+
+def test_the_app_role_writes_the_message_schema_through_pgbouncer_and_may_not_delete(bouncer):
+    """timescaledb_schema_writers: the gateway's rights on schema tgstack, including a chunk created by the
+    write itself (a day no row had before), and nothing more: DELETE is refused."""
+    batch = json.dumps([{"chat_id": -1009990000000, "message_id": 1, "created_at": "2031-03-04T05:06:07+00:00",
+                         "text": "grants"}])  # fmt: skip
+    upsert = bouncer.login(bouncer.app["name"], bouncer.app["password"],
+                           f"SELECT inserted + unchanged FROM tgstack.upsert_messages('{batch}'::jsonb)")  # fmt: skip
+    assert upsert.rc == 0 and upsert.stdout.strip() == "1", upsert.stderr
+    mark = "SELECT marked + already_deleted FROM tgstack.mark_messages_deleted(-1009990000000, '{1}')"
+    marked = bouncer.login(bouncer.app["name"], bouncer.app["password"], mark)
+    assert marked.rc == 0 and marked.stdout.strip() == "1", marked.stderr
+    delete = bouncer.login(bouncer.app["name"], bouncer.app["password"],
+                           "DELETE FROM tgstack.messages WHERE chat_id = -1009990000000")  # fmt: skip
+    assert delete.rc != 0 and "permission denied" in delete.stderr

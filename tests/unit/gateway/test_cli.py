@@ -27,3 +27,16 @@ def test_synthetic_writes_a_replay_file_and_its_expected_state(tmp_path, capsys)
     assert len(events) == 1000 and bad == []
     final = json.loads(expected.read_text())
     assert 800 < len(final) < 1000 and "distinct messages in 4 chats" in capsys.readouterr().out
+
+
+def test_telegram_login_problems_are_told_apart_from_crashes():
+    """run exits 4 on these (systemd: RestartPreventExitStatus) instead of restarting against Telegram."""
+    from telethon.errors import AuthKeyDuplicatedError, SessionRevokedError
+    from tgstack_gateway.cli import telegram_login_problem
+    from tgstack_gateway.telethon_source import TelegramSourceError
+
+    assert telegram_login_problem(TelegramSourceError("the session is not logged in"))
+    assert telegram_login_problem(AuthKeyDuplicatedError(request=None))
+    assert telegram_login_problem(SessionRevokedError(request=None))
+    assert not telegram_login_problem(ConnectionError("network down"))
+    assert not telegram_login_problem(ValueError("a bug"))
