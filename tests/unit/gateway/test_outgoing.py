@@ -20,5 +20,11 @@ def test_a_new_message_and_its_edit():
 
 def test_a_batch_is_one_message():
     out = batch([ROW, ROW | {"message_id": 8}], sequence=42)
-    assert out.routing_key == "batch" and out.message_id == "batch:42" and out.headers == {"count": 2}
+    assert out.routing_key == "batch" and out.headers == {"count": 2, "sequence": 42}
     assert [row["message_id"] for row in json.loads(out.body)] == [7, 8]
+    # the id follows the content, not a counter that starts again with every process: consumers
+    # deduplicate a batch published again after a crash, and never drop a different batch
+    assert out.message_id == batch([ROW, ROW | {"message_id": 8}], sequence=1).message_id
+    assert out.message_id != batch([ROW, ROW | {"message_id": 9}], sequence=42).message_id
+    edited = ROW | {"edited_at": "2026-11-27T00:05:00+00:00"}
+    assert out.message_id != batch([edited, ROW | {"message_id": 8}], sequence=42).message_id
