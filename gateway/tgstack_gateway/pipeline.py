@@ -1,4 +1,4 @@
-"""The pipeline: source -> bounded queue -> batches -> store -> publish -> cache -> acknowledge.
+"""The pipeline: source -> bounded queue -> batches -> dedup -> store -> publish -> cache -> acknowledge.
 
 Stages run as tasks joined by small queues, so while one batch is being published the next is being
 stored; each stage handles batches one at a time and in order, and the positions of a batch are
@@ -100,6 +100,7 @@ class Pipeline:
         self.metrics = metrics
         self.batcher = Batcher(batch_size, batch_delay)
         self.inbox: asyncio.Queue[t.Any] = asyncio.Queue(queue_size)
+        self.to_dedup: asyncio.Queue[Work | None] = asyncio.Queue(1)
         self.to_store: asyncio.Queue[Work | None] = asyncio.Queue(1)
         self.to_publish: asyncio.Queue[Work | None] = asyncio.Queue(1)
         self.to_finish: asyncio.Queue[Work | None] = asyncio.Queue(1)
@@ -132,6 +133,7 @@ class Pipeline:
         reader = asyncio.create_task(self.read(), name="read")
         stages = [
             asyncio.create_task(self.collect(), name="batch"),
+            asyncio.create_task(self.stage(self.to_dedup, self.to_store, self.do_dedup), name="dedup"),
             asyncio.create_task(self.stage(self.to_store, self.to_publish, self.do_store), name="store"),
             asyncio.create_task(self.stage(self.to_publish, self.to_finish, self.do_publish), name="publish"),
             asyncio.create_task(self.finish(), name="finish"),
@@ -188,7 +190,7 @@ class Pipeline:
                 continue
             if item is END:
                 await self.hand_on(self.batcher.take())
-                await self.to_store.put(END)
+                await self.to_dedup.put(END)
                 return
             position, event, received = item
             await self.hand_on(self.batcher.add(event, position, received))
@@ -197,7 +199,7 @@ class Pipeline:
         if batch is not None:
             self.metrics.duplicates.inc(batch.duplicates)
             self.totals.duplicates += batch.duplicates
-            await self.to_store.put(Work(batch, batch.rows()))
+            await self.to_dedup.put(Work(batch, batch.rows()))
 
     async def stage(self, inbox: asyncio.Queue[Work | None], outbox: asyncio.Queue[Work | None],
                     work: t.Callable[[Work], t.Awaitable[None]]) -> None:  # fmt: skip
@@ -289,7 +291,9 @@ class Pipeline:
         return await retry(operation, retry_on=(Unavailable,), budget=self.retry_budget if budget is None else budget,
                            backoff=self.backoff, on_retry=on_retry, sleep=self.pause, clock=self.clock)  # fmt: skip
 
-    async def do_store(self, item: Work) -> None:
+    async def do_dedup(self, item: Work) -> None:
+        """Drop the messages Redis knows were stored and published at this version (a stage of its own, so
+        that the store stage only stores)."""
         started = time.monotonic()
         if item.rows and self.cache is not None:
             try:
@@ -304,6 +308,8 @@ class Pipeline:
                     self.totals.duplicates += skipped
                 item.rows = fresh
         self.metrics.stage_seconds.labels(stage="dedup").observe(time.monotonic() - started)
+
+    async def do_store(self, item: Work) -> None:
         started = time.monotonic()
         stored = await self.attempt(self.store.name, lambda: self.store.store(item.rows, item.batch.deletions))
         self.metrics.stage_seconds.labels(stage="store").observe(time.monotonic() - started)
@@ -370,7 +376,7 @@ class Pipeline:
 
     async def replay(self, item: Work) -> bool:
         """One spooled batch through every stage, each retried for as long as it takes; False on stop."""
-        for step in (self.do_store, self.do_publish, self.do_cache):
+        for step in (self.do_dedup, self.do_store, self.do_publish, self.do_cache):
             while True:
                 try:
                     await step(item)
