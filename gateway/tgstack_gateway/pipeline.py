@@ -30,7 +30,6 @@ import datetime as dt
 import logging
 import time
 import typing as t
-from pathlib import Path
 
 from tgstack_gateway.backends import Unavailable
 from tgstack_gateway.batch import Batch, Batcher
@@ -72,7 +71,6 @@ class Work:
     rows: list[dict[str, t.Any]]
     give_up: bool = False  # a stage could not do it: the batch goes to the spool
     deleted: set[tuple[int, int]] = dataclasses.field(default_factory=set)  # edits of deleted messages
-    spool_path: Path | None = None  # set when the batch came from the spool
 
 
 @dataclasses.dataclass
@@ -112,7 +110,6 @@ class Pipeline:
         self.spooling = len(spool) > 0
         self.spool_changed = asyncio.Event()
         self.drained = asyncio.Event()
-        self.last_progress = time.monotonic()
         if not self.spooling:
             self.drained.set()
         self.metrics.spool_bytes.set(spool.size)
@@ -266,7 +263,6 @@ class Pipeline:
         if item.batch.positions:
             await self.source.acknowledge(item.batch.positions)
         self.totals.acknowledged += len(item.batch.positions)
-        self.last_progress = time.monotonic()
 
     # -- the work of each stage ----------------------------------------------------------------------------
 
@@ -361,7 +357,7 @@ class Pipeline:
                 batch = Batch()
                 for record in records:
                     batch.add(parse_record(record))
-                item = Work(batch, batch.rows(), spool_path=path)
+                item = Work(batch, batch.rows())
                 if not await self.replay(item):
                     return
                 self.spool.remove(path)
