@@ -13,7 +13,8 @@ the output says which. Meanwhile it reads the CPU time of each lab container (cg
 the start and end of every phase.
 
     source lab/bootstrap && python3 bench/gateway_throughput.py [--seconds 20] [--batch-seconds 60] \\
-        [--no-profile] [--where auto|host|local] [--config gateway.yml --env-file secrets.env]
+        [--no-profile] [--where auto|host|local] [--config gateway.yml --env-file secrets.env] \\
+        [--batch-size N] [--connections N]
 
 Before and after, the queue the exchange feeds (tgstack.messages.all) is purged so that it does not fill
 the disk; afterwards the rows of the run's chats are deleted from the database (--keep-rows keeps them)
@@ -54,6 +55,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--no-profile", action="store_true", help="skip the profiled run")
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset (default: all)")
+    parser.add_argument("--batch-size", type=int, help="instead of the gateway's pipeline.batch_size")
+    parser.add_argument("--connections", type=int, help="instead of the gateway's postgres.connections")
     parser.add_argument("--first-chat", type=int, default=-1100000000000,
                         help="the run's chat ids count down from here, below the service's "
                         "(default %(default)s)")  # fmt: skip
@@ -93,6 +96,9 @@ def bench_arguments(args: argparse.Namespace) -> list[str]:
     arguments = ["--json", "--seconds", str(args.seconds), "--batch-seconds", str(args.batch_seconds),
                  "--warmup", str(args.warmup), "--profile-seconds", str(args.profile_seconds),
                  "--first-chat", str(args.first_chat), "--phases", args.phases]  # fmt: skip
+    for option, value in (("--batch-size", args.batch_size), ("--connections", args.connections)):
+        if value is not None:
+            arguments += [option, str(value)]
     return arguments + ([] if args.no_profile else ["--profile"])
 
 

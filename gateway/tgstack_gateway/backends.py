@@ -6,8 +6,10 @@ after its budget, answers by spooling the batch. Any other exception is a bug an
 
 - ``Store``: psycopg 3 (Debian's python3-psycopg) to PgBouncer in transaction pooling mode, so no
   server-side prepared statements (``prepare_threshold=None``) and nothing kept between transactions.
-  One transaction per batch: one ``tgstack.upsert_messages(jsonb)`` call for all its messages, then
-  ``tgstack.mark_messages_deleted`` per chat of its deletions.
+  One transaction per batch: its messages go as COPY text into the staging table of
+  ``tgstack.stage_messages()`` and are written by ``tgstack.upsert_staged_messages()`` (schema script
+  008: no jsonb document to parse), then one statement marks its deletions
+  (``tgstack.mark_messages_deleted`` per chat and deletion time).
 - ``Publisher``: aio-pika with publisher confirms. Per-message mode publishes every message of the
   batch at once and waits for all confirms; batch mode publishes one message carrying the batch.
 - ``Cache``: redis-py's asyncio client, through Sentinel (``master_for`` follows a failover: a
@@ -25,6 +27,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import re
 import typing as t
 import urllib.parse
 
@@ -59,80 +62,194 @@ def dumps(value: t.Any) -> str:
     return json.dumps(value, separators=JSON_SEPARATORS, ensure_ascii=False, default=str)
 
 
-DELETED_AMONG = """
+# The columns of the staging table (008_staged_upserts.sql), in the order COPY sends them.
+STAGED_COLUMNS = ("chat_id", "message_id", "created_at", "sender_id", "text", "reply_to_message_id", "thread_id",
+                  "forward_from_id", "forward_from_name", "forward_message_id", "forward_date", "media_type",
+                  "media_file_id", "media_size", "media_mime", "media_width", "media_height", "media_duration",
+                  "media_meta", "edited_at", "raw", "received_at")  # fmt: skip
+COPY_STAGED = f"COPY pg_temp.tgstack_staged_messages ({', '.join(STAGED_COLUMNS)}) FROM STDIN"
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# a NUL in a JSON string (\u0000, not preceded by an escaping backslash): jsonb cannot hold it
+JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+# Edits of the batch whose message is marked deleted (they stay out of the recent cache).
+DELETED_AMONG_STAGED = """
 SELECT m.chat_id, m.message_id
-FROM jsonb_to_recordset(%s::jsonb) AS r (chat_id bigint, message_id bigint, created_at timestamptz)
-JOIN tgstack.messages m ON m.chat_id = r.chat_id AND m.message_id = r.message_id AND m.created_at = r.created_at
-WHERE m.deleted_at IS NOT NULL
+FROM pg_temp.tgstack_staged_messages s
+JOIN tgstack.messages m ON m.chat_id = s.chat_id AND m.message_id = s.message_id AND m.created_at = s.created_at
+WHERE s.edited_at IS NOT NULL AND m.deleted_at IS NOT NULL
+"""
+
+# A batch's deletions in one statement: one mark_messages_deleted call per chat and deletion time, in
+# the order the events came.
+MARK_DELETED = """
+SELECT coalesce(sum(d.marked), 0)::integer
+FROM (
+    SELECT e.chat_id, array_agg(e.message_id ORDER BY e.n) AS ids, e.deleted_at, min(e.n) AS first
+    FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) WITH ORDINALITY AS e (chat_id, message_id, deleted_at, n)
+    GROUP BY e.chat_id, e.deleted_at
+    ORDER BY first
+) g
+CROSS JOIN LATERAL tgstack.mark_messages_deleted(g.chat_id, g.ids, g.deleted_at) d
 """
 
 
+def copy_value(value: t.Any) -> str:
+    """VALUE as a field of COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(COPY_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value
+                                                 or "\r" in value) else value  # fmt: skip
+    if isinstance(value, dict):
+        text = dumps(value)
+        if "\\u0000" in text:  # jsonb refuses it; the replacement character keeps the rest of the object
+            text = JSON_NUL.sub(r"\1\\ufffd", text)
+        return copy_value(text)
+    return str(value)
+
+
+def copy_text(rows: t.Sequence[dict[str, t.Any]]) -> str:
+    """ROWS as COPY text for the staging table, one line each."""
+    return "".join("\t".join([copy_value(row.get(column)) for column in STAGED_COLUMNS]) + "\n" for row in rows)
+
+
 class Store:
-    """Writes batches to tgstack.messages through PgBouncer, one transaction per batch."""
+    """Writes batches to tgstack.messages through PgBouncer, one transaction per batch and connection.
+
+    With more than one connection (``lanes``), a batch's chats are shared out among them and written at
+    once, each part in a transaction of its own: a chat always takes the same lane, so its messages and
+    their deletions stay in order, and the database works on more than one core. Deletions without a
+    chat (private chats, basic groups) follow once every lane has written. A part that fails fails the
+    batch, which the pipeline writes again: every write is idempotent.
+    """
 
     name = "postgres"
 
-    def __init__(self, dsn: str, password: str, timeout: float = 30.0) -> None:
+    def __init__(self, dsn: str, password: str, timeout: float = 30.0, lanes: int = 1) -> None:
         self.dsn = dsn
         self.password = password
         self.timeout = timeout
-        self.connection: t.Any = None
+        self.lanes = max(1, lanes)
+        self.connections: list[t.Any] = [None] * self.lanes
 
-    async def connect(self) -> t.Any:
+    async def connect(self, lane: int = 0) -> t.Any:
         import psycopg
 
-        if self.connection is None or self.connection.closed:
+        connection = self.connections[lane]
+        if connection is None or connection.closed:
             try:
-                self.connection = await asyncio.wait_for(
+                connection = self.connections[lane] = await asyncio.wait_for(
                     psycopg.AsyncConnection.connect(
                         self.dsn, password=self.password, prepare_threshold=None, connect_timeout=10,
-                        application_name="tgstack-gateway",
+                        application_name="tgstack-gateway", autocommit=True, cursor_factory=psycopg.AsyncClientCursor,
                     ),
                     self.timeout,
                 )  # fmt: skip
             except (psycopg.OperationalError, OSError, TimeoutError) as error:
                 raise Unavailable(self.name, error) from error
-        return self.connection
+        return connection
 
-    async def drop(self) -> None:
-        if self.connection is not None:
-            connection, self.connection = self.connection, None
-            with contextlib.suppress(Exception):  # the connection is broken already; closing is best effort
-                await connection.close()
+    async def drop(self, lane: int | None = None) -> None:
+        for number in range(self.lanes) if lane is None else (lane,):
+            connection, self.connections[number] = self.connections[number], None
+            if connection is not None:
+                with contextlib.suppress(Exception):  # the connection is broken already; closing is best effort
+                    await connection.close()
 
-    async def call(self, work: t.Callable[[t.Any], t.Awaitable[t.Any]]) -> t.Any:
-        """WORK(connection) in one transaction; a broken connection is dropped and reported as Unavailable."""
+    async def call(self, work: t.Callable[[t.Any], t.Awaitable[t.Any]], lane: int = 0) -> t.Any:
+        """WORK(connection); a broken connection is dropped and reported as Unavailable.
+
+        The connections are in autocommit mode: a statement is a transaction of its own, and ``write``
+        opens and commits its transaction itself, in the same round trips as its statements. Whatever fails
+        in WORK leaves no transaction open (PgBouncer would keep its server connection for this client).
+        """
         import psycopg
 
-        connection = await self.connect()
+        connection = await self.connect(lane)
         try:
             async with asyncio.timeout(self.timeout):
-                async with connection.transaction():
+                try:
                     return await work(connection)
+                except psycopg.Error as error:
+                    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+                        raise
+                    await connection.execute("ROLLBACK")  # an SQL error: the connection is fine
+                    raise
         except (psycopg.OperationalError, psycopg.InterfaceError, OSError, TimeoutError) as error:
-            await self.drop()
+            await self.drop(lane)
             raise Unavailable(self.name, error) from error
+        except BaseException:  # a bug or a cancellation, maybe in the middle of a statement
+            await self.drop(lane)
+            raise
 
     async def store(self, rows: t.Sequence[dict[str, t.Any]], deletions: t.Sequence[DeleteEvent]) -> Stored:
-        async def work(connection: t.Any) -> Stored:
-            result = Stored()
-            if rows:
-                cursor = await connection.execute("SELECT * FROM tgstack.upsert_messages(%s::jsonb)", [dumps(rows)])
-                result.inserted, result.updated, result.unchanged, result.duplicates = await cursor.fetchone()
-            edits = [{key: row[key] for key in ("chat_id", "message_id", "created_at")} for row in rows
-                     if row.get("edited_at")]  # fmt: skip
-            if edits:  # an edit of a deleted message changes its text, not its deletion
-                cursor = await connection.execute(DELETED_AMONG, [dumps(edits)])
-                result.deleted_keys = {tuple(key) for key in await cursor.fetchall()}
-            for deletion in deletions:
-                cursor = await connection.execute(
-                    "SELECT marked FROM tgstack.mark_messages_deleted(%s, %s::bigint[], %s::timestamptz)",
-                    [deletion.chat_id, list(deletion.message_ids), deletion.deleted_at or utcnow()],
-                )
-                result.deleted += (await cursor.fetchone())[0]
-            return result
+        """ROWS and DELETIONS of one batch; with several lanes, each lane's chats in a transaction of its own."""
+        if self.lanes == 1:
+            return await self.call(lambda connection: self.write(connection, rows, deletions))
+        parts: list[tuple[list[dict[str, t.Any]], list[DeleteEvent]]] = [([], []) for _lane in range(self.lanes)]
+        for row in rows:
+            parts[row["chat_id"] % self.lanes][0].append(row)
+        chatless = []
+        for deletion in deletions:
+            if deletion.chat_id is None:
+                chatless.append(deletion)
+            else:
+                parts[deletion.chat_id % self.lanes][1].append(deletion)
+        busy = [(lane, part) for lane, part in enumerate(parts) if part[0] or part[1]]
 
-        return await self.call(work)
+        def writer(part: tuple[list[dict[str, t.Any]], list[DeleteEvent]]) -> t.Callable[[t.Any], t.Awaitable[Stored]]:
+            return lambda connection: self.write(connection, *part)
+
+        answers = await asyncio.gather(*(self.call(writer(part), lane) for lane, part in busy), return_exceptions=True)
+        failures = [answer for answer in answers if isinstance(answer, BaseException)]
+        if failures:  # a bug before an outage: only an outage is worth retrying
+            raise next((error for error in failures if not isinstance(error, Unavailable)), failures[0])
+        if chatless:
+            answers.append(await self.call(lambda connection: self.write(connection, [], chatless)))
+        result = Stored()
+        for part in t.cast(list[Stored], answers):
+            result.inserted += part.inserted
+            result.updated += part.updated
+            result.unchanged += part.unchanged
+            result.duplicates += part.duplicates
+            result.deleted += part.deleted
+            result.deleted_keys |= part.deleted_keys
+        return result
+
+    async def write(self, connection: t.Any, rows: t.Sequence[dict[str, t.Any]],
+                    deletions: t.Sequence[DeleteEvent]) -> Stored:  # fmt: skip
+        """ROWS staged with COPY and upserted, then DELETIONS marked, in one transaction on CONNECTION.
+
+        Four round trips a batch, not one per statement: BEGIN with the staging; COPY (two); the upsert,
+        the edits of deleted messages, the deletions and COMMIT as one query (client-side binding).
+        """
+        result = Stored()
+        async with connection.cursor() as cursor:
+            await cursor.execute("BEGIN; SELECT tgstack.stage_messages()" if rows else "BEGIN")
+            statements, params = [], []
+            if rows:
+                async with cursor.copy(COPY_STAGED) as copy:
+                    await copy.write(copy_text(rows))
+                statements.append("SELECT * FROM tgstack.upsert_staged_messages()")
+            edits = rows and any(row.get("edited_at") for row in rows)
+            if edits:  # an edit of a deleted message stays deleted
+                statements.append(DELETED_AMONG_STAGED)
+            if deletions:
+                events = [(deletion.chat_id, message, deletion.deleted_at or utcnow())
+                          for deletion in deletions for message in deletion.message_ids]  # fmt: skip
+                statements.append(MARK_DELETED)
+                params.extend(list(column) for column in zip(*events, strict=True))
+            await cursor.execute("; ".join([*statements, "COMMIT"]), params or None)
+            if rows:
+                result.inserted, result.updated, result.unchanged, result.duplicates = await cursor.fetchone()
+                cursor.nextset()
+            if edits:
+                result.deleted_keys = {tuple(key) for key in await cursor.fetchall()}
+                cursor.nextset()
+            if deletions:
+                result.deleted = (await cursor.fetchone())[0]
+        return result
 
     async def watermark(self, chat_id: int) -> int | None:
         async def work(connection: t.Any) -> int | None:
@@ -154,13 +271,25 @@ class Store:
     async def ping(self) -> str:
         async def work(connection: t.Any) -> str:
             cursor = await connection.execute(
-                "SELECT has_function_privilege('tgstack.upsert_messages(jsonb)', 'EXECUTE'), "
-                "has_table_privilege('tgstack.messages', 'INSERT'), current_user"
+                "SELECT to_regprocedure('tgstack.upsert_staged_messages()') IS NOT NULL, current_user"
             )
-            can_call, can_insert, user = await cursor.fetchone()
+            staged, user = await cursor.fetchone()
+            if not staged:
+                raise PermissionError("the database has no tgstack.upsert_staged_messages(): its schema predates "
+                                      "this gateway; apply the schema scripts (roles/timescaledb, up to "
+                                      "008_staged_upserts.sql)")  # fmt: skip
+            cursor = await connection.execute(
+                "SELECT has_function_privilege('tgstack.upsert_staged_messages()', 'EXECUTE'), "
+                "has_table_privilege('tgstack.messages', 'INSERT'), "
+                "has_database_privilege(current_database(), 'TEMPORARY')"
+            )
+            can_call, can_insert, can_stage = await cursor.fetchone()
             if not (can_call and can_insert):
                 raise PermissionError(f"the database role {user} may not write tgstack.messages: grant it "
                                       "(roles/timescaledb: timescaledb_schema_writers)")  # fmt: skip
+            if not can_stage:
+                raise PermissionError(f"the database role {user} may not create temporary tables, where batches "
+                                      "are staged: GRANT TEMPORARY ON DATABASE to it")  # fmt: skip
             return f"PostgreSQL as {user}"
 
         return await self.call(work)

@@ -5,9 +5,10 @@
 1. **broker ceiling**: the gateway's ``Publisher`` (per-message mode) publishes synthetic rows with
    confirms, ``batch_size`` messages in flight at once as the publish stage sends them, one batch after
    the other, for ``seconds``: what the broker takes from this client with nothing else to do.
-2. **database ceiling**: the gateway's ``Store`` writes synthetic rows of fresh chats
-   (``tgstack.upsert_messages`` through PgBouncer, one transaction per ``batch_size`` rows), one batch
-   after the other, for ``seconds``: inserts only.
+2. **database ceiling**: the gateway's ``Store`` writes synthetic rows of fresh chats (COPY into the
+   staging table and ``tgstack.upsert_staged_messages()`` through PgBouncer, ``batch_size`` rows a batch
+   shared among ``postgres.connections`` connections as the pipeline does), one batch after the other,
+   for ``seconds``: inserts only.
 3. **pipeline, per message, full speed**: the synthetic source unthrottled through the whole pipeline
    (dedup in Redis, store, publish with confirms, cache): received and published messages per second,
    and the ratio to (1).
@@ -227,7 +228,7 @@ async def broker_ceiling(config: Config, seconds: float, rows: Rows) -> dict[str
 async def database_ceiling(config: Config, seconds: float, rows: Rows) -> dict[str, t.Any]:
     from tgstack_gateway.backends import Store
 
-    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"])
+    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"], lanes=config.postgres_connections)
     inserted = 0
 
     async def step() -> int:
@@ -243,7 +244,7 @@ async def database_ceiling(config: Config, seconds: float, rows: Rows) -> dict[s
         result = await repeat(seconds, step)
     finally:
         await store.close()
-    return result | {"inserted": inserted, "rows_per_call": config.batch_size}
+    return result | {"inserted": inserted, "rows_per_call": config.batch_size, "connections": store.lanes}
 
 
 async def pipeline_run(config: Config, *, mode: str, rate_: float, first_chat: int, warmup: float, seconds: float,
@@ -555,9 +556,10 @@ def report(figures: dict[str, t.Any]) -> str:
                      f"{use_text(broker)}")  # fmt: skip
     if "database" in figures:
         database = figures["database"]
-        lines.append(f"database ceiling: {database['rate']:.0f} rows/s (Store.store: upsert_messages through "
-                     f"PgBouncer, {database['rows_per_call']} rows per transaction, {database['inserted']} "
-                     f"inserted); {use_text(database)}")  # fmt: skip
+        lines.append(f"database ceiling: {database['rate']:.0f} rows/s (Store.store: COPY + upsert_staged_messages "
+                     f"through PgBouncer, {database['rows_per_call']} rows per batch over "
+                     f"{database.get('connections', 1)} connections, {database['inserted']} inserted); "
+                     f"{use_text(database)}")  # fmt: skip
     for phase, title in PIPELINE_TITLES.items():
         if phase not in figures:
             continue
@@ -620,6 +622,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spool-dir", help="where the runs' spools go (default: a temporary directory, removed)")
     parser.add_argument("--keep-keys", action="store_true", help="keep the Redis keys of the benchmark's chats")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, not as text")
+    parser.add_argument("--batch-size", type=int, help="instead of the configuration's pipeline.batch_size")
+    parser.add_argument("--connections", type=int, help="instead of the configuration's postgres.connections")
 
 
 def check_arguments(args: argparse.Namespace) -> str | None:
@@ -630,6 +634,10 @@ def check_arguments(args: argparse.Namespace) -> str | None:
         return f"--phases: unknown {', '.join(unknown)}: choose from {', '.join(PHASES)}"
     if min(args.seconds, args.batch_seconds, args.profile_seconds) <= 0 or args.warmup < 0 or args.latency_rate <= 0:
         return "--seconds, --batch-seconds, --profile-seconds, --latency-rate: positive; --warmup: not negative"
+    if args.batch_size is not None and args.batch_size < 1:
+        return "--batch-size: 1 or more"
+    if args.connections is not None and not 1 <= args.connections <= 8:
+        return "--connections: 1 to 8"
     return None
 
 
@@ -639,6 +647,10 @@ def command(args: argparse.Namespace, config: Config) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    if args.batch_size is not None:
+        config = dataclasses.replace(config, batch_size=args.batch_size)
+    if args.connections is not None:
+        config = dataclasses.replace(config, postgres_connections=args.connections)
     figures = asyncio.run(main(
         config, seconds=args.seconds, batch_seconds=args.batch_seconds, warmup=args.warmup,
         latency_rate=args.latency_rate, first_chat=args.first_chat, profile=args.profile,

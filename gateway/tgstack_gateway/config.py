@@ -50,6 +50,7 @@ class Config:
     synthetic_seed: int
     synthetic_first_chat: int
     postgres_dsn: str
+    postgres_connections: int
     rabbitmq_url: str
     rabbitmq_exchange: str
     publish_mode: str
@@ -173,6 +174,7 @@ def load(path: str | Path, env_file: str | Path | None = None, environ: t.Mappin
         synthetic_seed=reader.get("source.synthetic.seed", int, 1),
         synthetic_first_chat=reader.get("source.synthetic.first_chat", int, -1001000000000),
         postgres_dsn=reader.get("postgres.dsn", str, required=True) or "",
+        postgres_connections=reader.positive("postgres.connections", 2),
         rabbitmq_url=reader.get("rabbitmq.url", str, required=True) or "",
         rabbitmq_exchange=reader.get("rabbitmq.exchange", str, "tgstack.messages"),
         publish_mode=publish_mode,
@@ -191,6 +193,9 @@ def load(path: str | Path, env_file: str | Path | None = None, environ: t.Mappin
         metrics_listen=reader.get("metrics.listen", str, "127.0.0.1:9465"),
         secrets={},
     )
+    if config.postgres_connections > 8:
+        reader.problems.append(f"{where}: postgres.connections is {config.postgres_connections}: use 1 to 8 (each is "
+                               "a PgBouncer client and, while it writes, a server connection)")  # fmt: skip
     if urllib.parse.urlsplit(config.rabbitmq_url).password is not None:
         reader.problems.append(f"{where}: rabbitmq.url carries a password: keep it in TGSTACK_RABBITMQ_PASSWORD")
     if re.search(r"(?i)\bpassword\s*=", config.postgres_dsn):

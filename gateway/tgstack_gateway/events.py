@@ -93,6 +93,8 @@ def message_event(record: dict[str, t.Any]) -> MessageEvent:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             raise BadRecord(f"{name} must be a string or null, not {json.dumps(value)[:40]}")
+        if value is not None and "\x00" in value:
+            raise BadRecord(f"{name} holds a NUL character (\\u0000), which PostgreSQL text cannot store")
         row[name] = value
     for name in TIME_COLUMNS:
         row[name] = timestamp(record, name)

@@ -112,7 +112,7 @@ class StoreWatermarks:
 
 
 def backends(config: Config) -> tuple[Store, Publisher, Cache]:
-    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"])
+    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"], lanes=config.postgres_connections)
     publisher = Publisher(config.rabbitmq_url, config.secrets["TGSTACK_RABBITMQ_PASSWORD"], config.rabbitmq_exchange,
                           config.publish_mode)  # fmt: skip
     return store, publisher, Cache(config)
@@ -153,6 +153,18 @@ def start_metrics(config: Config, metrics: Metrics) -> None:
                            "use a free port on an address of this host"]) from None  # fmt: skip
 
 
+async def check_schema(store: Store) -> None:
+    """A database that cannot take the batches (schema older than the gateway, rights missing) is an error of
+    the deployment, reported at start (exit 2, no restart loop); a database that is down is not: batches
+    wait and spool until it is back."""
+    try:
+        await store.ping()
+    except Unavailable as error:
+        log.warning("%s: starting anyway; batches are retried, then spooled, until it is back", error)
+    except PermissionError as error:
+        raise ConfigError([f"postgres: {error}"]) from None
+
+
 async def take_lease(config: Config, cache: Cache, wait: bool) -> SessionLease:
     """The Telegram session's lease (lock.py): a standby service waits for it, a command fails at once."""
     lease = SessionLease(cache.client, config.secrets["TGSTACK_TELEGRAM_SESSION"])
@@ -175,6 +187,7 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
     if serve_metrics:
         start_metrics(config, metrics)
     store, publisher, cache = backends(config)
+    await check_schema(store)
     lease = None
     if config.source == "telethon" and replay_path is None:
         notify("READY=1")  # a standby waits for the lease as a running service, not as a start that times out

@@ -26,6 +26,11 @@ MEDIA = (
 )
 
 
+# The users that post: a few thousand, so that senders recur as in real chats (and the store registers a
+# sender once, not with nearly every message).
+SENDERS = 5000
+
+
 @dataclasses.dataclass
 class Mix:
     """Shares of the records (the rest are new messages)."""
@@ -71,7 +76,7 @@ class SyntheticLoad:
             "chat_id": chat,
             "message_id": self.last_id[chat],
             "created_at": self.clock.isoformat(),
-            "sender_id": self.random.randint(1000, 1_000_000),
+            "sender_id": self.random.randint(1000, 1000 + SENDERS - 1),
             "text": self.text(),
         }
         if self.last_id[chat] > 1 and self.random.random() < self.mix.replies:

@@ -226,6 +226,48 @@ def test_replay_of_10000_messages_leaves_exactly_the_final_state(gateway):
           f"stored, {len(published)} published, totals {totals}")  # fmt: skip
 
 
+def test_any_text_is_stored_exactly_as_it_came(gateway):
+    """The store sends batches as COPY text: text and objects that look like its format (tabs, newlines,
+    backslashes, \\N), other scripts, and a NUL come back exactly (a NUL in an object as U+FFFD, in a text
+    column as a skipped bad record); an edit and a deletion of them in the same replay apply too."""
+    chat = -1009300000000
+    created = "2026-11-27T10:00:00+00:00"
+    texts = [
+        "tab\there",
+        "two\nlines\r\nand CRLF",
+        "back\\slash \\N \\t \\\\N",
+        "\\N",
+        "",
+        "emoji \U0001f600 RTL \u05e9\u05dc\u05d5\u05dd e\u0301",
+        "quote ' \" ; -- $$ %s {1,2}",
+    ]
+    records = [{"chat_id": chat, "message_id": number, "created_at": created, "text": text,
+                "raw": {"text": text, "nul": "a\u0000b", "literal": "\\u0000"},
+                "media_meta": {"file_name": text}} for number, text in enumerate(texts, 1)]  # fmt: skip
+    records.append({"chat_id": chat, "message_id": 50, "created_at": created, "text": "nul \u0000 here"})
+    records.append(records[0] | {"type": "edit", "text": "edited\tstill tab", "edited_at": "2026-11-27T10:05:00+00:00"})
+    records.append({"type": "delete", "chat_id": chat, "message_ids": [2, 3]})
+    on(gateway, f"cat > {STATE}/it-texts.jsonl", user="tgstack-gateway",
+       stdin="".join(json.dumps(record) + "\n" for record in records))  # fmt: skip
+    forget(chat, 1)
+    replay = on(gateway, f"tgstack-gateway replay {STATE}/it-texts.jsonl", user="tgstack-gateway", timeout=300)
+    totals = json.loads(replay.stdout.strip().splitlines()[-1])
+    assert totals["bad_records"] == 1 and "NUL character" in replay.stderr, replay.stderr[-2000:]
+
+    found = sql(f"SELECT jsonb_agg(jsonb_build_object('id', message_id, 'text', text, 'raw', raw, 'meta', media_meta, "
+                f"'deleted', deleted_at IS NOT NULL) ORDER BY message_id) FROM tgstack.messages "
+                f"WHERE chat_id = {chat}")  # fmt: skip
+    stored = {entry["id"]: entry for entry in json.loads(found[0][0])}
+    assert sorted(stored) == list(range(1, len(texts) + 1))
+    for number, text in enumerate(texts, 1):
+        entry = stored[number]
+        expected = "edited\tstill tab" if number == 1 else text
+        assert entry["text"] == expected, (number, entry["text"], expected)
+        assert entry["raw"] == {"text": text, "nul": "a\ufffdb", "literal": "\\u0000"}, number
+        assert entry["meta"] == {"file_name": text}, number
+        assert entry["deleted"] == (number in (2, 3)), number
+
+
 def test_nothing_acknowledged_is_lost_while_every_backend_restarts(gateway):
     """PostgreSQL, then PgBouncer, then RabbitMQ restart and Redis fails over during a synthetic run."""
     first_chat, chats, count, rate = -1009200000000, 20, 36000, 300

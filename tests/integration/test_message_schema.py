@@ -1,6 +1,6 @@
 """The message schema (roles/timescaledb/files/sql/0*.sql) on a real PostgreSQL 17 + TimescaleDB lab host.
 
-Every test gets a fresh database, applies the seven scripts in order (apply_scripts) and works there.
+Every test gets a fresh database, applies the eight scripts in order (apply_scripts) and works there.
 The lab's TimescaleDB is Debian's Apache edition, so the community edition's continuous-aggregate path
 of 004_aggregates.sql is not exercised here (test_aggregates_* say which path ran).
 """
@@ -25,6 +25,7 @@ SCRIPTS = [
     "005_functions.sql",
     "006_upserts.sql",
     "007_monitoring.sql",
+    "008_staged_upserts.sql",
 ]
 NO_TRANSACTION = "-- tgstack: no-transaction"
 PSQL = ["runuser", "-u", "postgres", "--", "psql", "-X", "-v", "ON_ERROR_STOP=1"]  # inside the lab host
@@ -112,7 +113,7 @@ def edition(host: str, db: str) -> str:
     return one(host, db, "SELECT current_setting('timescaledb.license', true)")
 
 
-def test_the_seven_scripts_in_order():
+def test_the_eight_scripts_in_order():
     assert sorted(path.name for path in SQL_DIR.glob("*.sql")) == SCRIPTS
     for name in SCRIPTS:
         text = (SQL_DIR / name).read_text()
@@ -149,6 +150,8 @@ def test_objects_exist(tsdb_host, schema_db):
         assert matviews == {"messages_per_minute", "messages_per_hour"}
     signatures = [
         "tgstack.upsert_messages(jsonb)",
+        "tgstack.stage_messages()",
+        "tgstack.upsert_staged_messages()",
         "tgstack.apply_message_edits(jsonb)",
         "tgstack.mark_messages_deleted(bigint,bigint[],timestamptz,timestamptz)",
         "tgstack.set_chat_watermark(bigint,bigint,timestamptz)",
@@ -175,7 +178,7 @@ def test_objects_exist(tsdb_host, schema_db):
     assert one(h, db, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'tgstack'::regnamespace AND prosecdef") == "0"
 
 
-def test_ledger_applies_the_seven_once(tsdb_host, fresh_database):
+def test_ledger_applies_the_eight_once(tsdb_host, fresh_database):
     h, db = tsdb_host, fresh_database
     preview = run_module(h, "tgstack.hybrid.sql_scripts", {"path": copy_scripts(h, db), "login_db": db}, check=True)
     assert preview["changed"] and preview["would_apply"] == SCRIPTS
@@ -184,7 +187,7 @@ def test_ledger_applies_the_seven_once(tsdb_host, fresh_database):
     first = apply_scripts(h, db)
     assert first["changed"] and first["applied"] == SCRIPTS
     assert first["ran_without_transaction"] == ["003_indexes.sql"]
-    assert one(h, db, "SELECT count(*) FROM tgstack_meta.sql_scripts") == "7"
+    assert one(h, db, "SELECT count(*) FROM tgstack_meta.sql_scripts") == "8"
 
     second = apply_scripts(h, db)
     assert not second["changed"] and second["applied"] == []
@@ -242,6 +245,83 @@ def test_batch_upsert_replays_never_duplicate(tsdb_host, schema_db):
     # unknown chats and senders were registered
     assert one(h, db, f"SELECT count(*) FROM tgstack.chats WHERE id = {CHANNEL}") == "1"
     assert one(h, db, "SELECT count(*) FROM tgstack.senders WHERE id = 77") == "1"
+
+
+def staged_upsert(host: str, db: str, batch: list[dict[str, Any]]) -> dict[str, int]:
+    """The gateway's way: stage, fill the staging table (here from a jsonb literal, the gateway uses COPY),
+    upsert the staged rows; one transaction (psql -c runs its statements as one)."""
+    row = q(
+        host,
+        db,
+        "SELECT tgstack.stage_messages(); "
+        "INSERT INTO pg_temp.tgstack_staged_messages "
+        f"SELECT * FROM jsonb_populate_recordset(NULL::pg_temp.tgstack_staged_messages, {lit(batch)}); "
+        "SELECT inserted, updated, unchanged, duplicates FROM tgstack.upsert_staged_messages()",
+    )
+    return dict(zip(["inserted", "updated", "unchanged", "duplicates"], map(int, row[-1]), strict=True))
+
+
+def test_staged_upserts_follow_the_same_rules(tsdb_host, schema_db):
+    """The staged path (008) gives what upsert_messages(jsonb) gives, call for call, on twin chats."""
+    h, db = tsdb_host, schema_db
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    edited = t0 + timedelta(hours=1)
+
+    def calls(chat: int) -> list[list[dict[str, Any]]]:
+        batch = [message(chat, i, t0 + timedelta(minutes=i), f"post {i}", sender_id=77) for i in range(1, 6)]
+        mixed = [
+            message(chat, 6, t0 + timedelta(minutes=6), "post 6", sender_id=78),
+            message(chat, 2, t0 + timedelta(minutes=2), "post 2 edited", sender_id=77, edited_at=ts(edited)),
+            message(chat, 6, t0 + timedelta(minutes=6), "post 6", sender_id=78),
+            message(chat, 2, t0 + timedelta(minutes=2), "post 2", sender_id=77),
+        ]
+        return [batch, batch, mixed, mixed, batch]
+
+    twin = CHANNEL - 1
+    for jsonb_call, staged_call in zip(calls(CHANNEL), calls(twin), strict=True):
+        assert staged_upsert(h, db, staged_call) == upsert(h, db, jsonb_call)
+    columns = "message_id, text, edited_at, edit_count, sender_id, deleted_at IS NULL"
+    assert q(h, db, f"SELECT {columns} FROM tgstack.messages WHERE chat_id = {twin} ORDER BY 1") == q(
+        h, db, f"SELECT {columns} FROM tgstack.messages WHERE chat_id = {CHANNEL} ORDER BY 1"
+    )
+    assert one(h, db, f"SELECT count(*) FROM tgstack.message_edits WHERE chat_id = {twin}") == "1"
+    assert one(h, db, f"SELECT count(*) FROM tgstack.chats WHERE id = {twin}") == "1"
+    assert one(h, db, "SELECT count(*) FROM tgstack.senders WHERE id IN (77, 78)") == "2"
+
+    # two batches staged in one transaction: the second replaces the first in the staging table
+    two = q(
+        h,
+        db,
+        "SELECT tgstack.stage_messages(); "
+        "INSERT INTO pg_temp.tgstack_staged_messages (chat_id, message_id, created_at) "
+        f"VALUES ({twin}, 100, now()), ({twin}, 101, now()); "
+        "SELECT inserted FROM tgstack.upsert_staged_messages(); "
+        "SELECT tgstack.stage_messages(); "
+        "INSERT INTO pg_temp.tgstack_staged_messages (chat_id, message_id, created_at) "
+        f"VALUES ({twin}, 102, now()); "
+        "SELECT inserted, duplicates FROM tgstack.upsert_staged_messages()",
+    )
+    assert two[-1] == ["1", "0"]
+
+
+def test_a_staged_batch_with_a_message_without_its_key_writes_nothing(tsdb_host, schema_db):
+    h, db = tsdb_host, schema_db
+    before = one(h, db, "SELECT count(*) FROM tgstack.messages")
+    failed = run(
+        [
+            "docker", "exec", h, *PSQL, "-d", db, "-c",
+            "SELECT tgstack.stage_messages(); "
+            "INSERT INTO pg_temp.tgstack_staged_messages (chat_id, message_id, created_at) "
+            f"VALUES ({CHANNEL}, 1, now()), ({CHANNEL}, 2, NULL); "
+            "SELECT * FROM tgstack.upsert_staged_messages()",
+        ]
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert "every message needs chat_id, message_id and created_at" in failed.stderr
+    assert one(h, db, "SELECT count(*) FROM tgstack.messages") == before
+    unstaged = run(["docker", "exec", h, *PSQL, "-d", db, "-c", "SELECT * FROM tgstack.upsert_staged_messages()"])
+    assert unstaged.returncode != 0 and "nothing staged in this session" in unstaged.stderr
+    assert "tgstack.stage_messages()" in unstaged.stderr
 
 
 def test_edits_keep_edited_at_and_final_text(tsdb_host, schema_db):

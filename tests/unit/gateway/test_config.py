@@ -40,6 +40,7 @@ def files(tmp_path):
 def test_a_good_configuration(files):
     config = load(*files(), environ={})
     assert config.source == "replay" and config.batch_size == 1000 and config.batch_delay_ms == 50
+    assert config.postgres_connections == 2
     assert config.redis_sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379), ("fd00::3", 26379))
     assert config.secrets["TGSTACK_RABBITMQ_PASSWORD"] == "mq secret"
     assert "secret" not in repr(config)  # secrets stay out of logs and tracebacks
@@ -70,6 +71,8 @@ def test_every_problem_is_listed_at_once(files):
         (lambda c: c.replace('"10.0.0.2:26379"', '"10.0.0.2"'), "'10.0.0.2' is not host:port"),
         (lambda c: c.replace("batch_size: 1000", "batch_size: many"), "pipeline.batch_size must be int"),
         (lambda c: c + "rabbitmq_extra: [", "not valid YAML"),
+        (lambda c: c.replace("postgres:\n", "postgres:\n  connections: 9\n"), "postgres.connections is 9: use 1 to 8"),
+        (lambda c: c.replace("postgres:\n", "postgres:\n  connections: 0\n"), "postgres.connections must be positive"),
     ],
 )
 def test_bad_settings_are_named(files, change, words):

@@ -45,6 +45,8 @@ def test_an_edit_and_a_deletion():
         (json.dumps(GOOD | {"created_at": "yesterday"}), "is not an ISO 8601 time"),
         (json.dumps(GOOD | {"created_at": "2026-11-27T12:30:05"}), "has no UTC offset"),
         (json.dumps(GOOD | {"text": 42}), "text must be a string or null"),
+        (json.dumps(GOOD | {"text": "a\u0000b"}), "text holds a NUL character"),
+        (json.dumps(GOOD | {"media_mime": "\u0000"}), "media_mime holds a NUL character"),
         (json.dumps(GOOD | {"raw": [1]}), "raw must be a JSON object"),
         (json.dumps(GOOD | {"type": "edit"}), "an edit needs edited_at"),
         (json.dumps({"type": "delete", "chat_id": 1, "message_ids": []}), "non-empty list"),
