@@ -246,7 +246,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: t.Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except ConfigError as error:  # found once running: metrics.listen taken, a schema older than the gateway
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
 
 
 if __name__ == "__main__":

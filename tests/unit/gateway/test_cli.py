@@ -40,3 +40,26 @@ def test_telegram_login_problems_are_told_apart_from_crashes():
     assert telegram_login_problem(SessionRevokedError(request=None))
     assert not telegram_login_problem(ConnectionError("network down"))
     assert not telegram_login_problem(ValueError("a bug"))
+
+
+def test_a_configuration_error_found_while_running_exits_2_from_every_command(tmp_path, capsys, monkeypatch):
+    """E.g. a database whose schema predates the gateway (service.check_schema): exit 2, no traceback."""
+    from tgstack_gateway import service
+    from tgstack_gateway.config import ConfigError
+
+    async def refusing(*_args, **_kwargs):
+        raise ConfigError(["postgres: the database has no tgstack.upsert_staged_messages(): apply the schema"])
+
+    monkeypatch.setattr(service, "run_pipeline", refusing)
+    config, secrets, replay_file = tmp_path / "gateway.yml", tmp_path / "secrets.env", tmp_path / "in.jsonl"
+    config.write_text(f"source: {{kind: replay, replay: {{path: {replay_file}}}}}\n"
+                      "postgres: {dsn: host=127.0.0.1 port=6432 dbname=tgstack user=tgstack_app}\n"
+                      "rabbitmq: {url: 'amqp://tgstack_gateway@127.0.0.1:5672/tgstack'}\n"
+                      "redis: {url: 'redis://127.0.0.1:6379/0'}\n")  # fmt: skip
+    secrets.write_text("TGSTACK_POSTGRES_PASSWORD=a\nTGSTACK_RABBITMQ_PASSWORD=b\nTGSTACK_REDIS_PASSWORD=c\n")
+    replay_file.write_text("")
+    for command in (["run"], ["replay", str(replay_file)]):
+        code = main([*command, "--config", str(config), "--env-file", str(secrets)])
+        error = capsys.readouterr().err
+        assert code == 2, (command, error)
+        assert "upsert_staged_messages" in error and "Traceback" not in error
