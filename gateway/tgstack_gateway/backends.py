@@ -133,6 +133,11 @@ class Store:
         self.lanes = max(1, lanes)
         self.connections: list[t.Any] = [None] * self.lanes
 
+    @classmethod
+    def for_config(cls, config: Config) -> Store:
+        """The store the settings describe (postgres.dsn, postgres.connections, the password secret)."""
+        return cls(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"], lanes=config.postgres_connections)
+
     async def connect(self, lane: int = 0) -> t.Any:
         import psycopg
 

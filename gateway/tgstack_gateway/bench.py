@@ -228,7 +228,7 @@ async def broker_ceiling(config: Config, seconds: float, rows: Rows) -> dict[str
 async def database_ceiling(config: Config, seconds: float, rows: Rows) -> dict[str, t.Any]:
     from tgstack_gateway.backends import Store
 
-    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"], lanes=config.postgres_connections)
+    store = Store.for_config(config)
     inserted = 0
 
     async def step() -> int:
@@ -558,7 +558,7 @@ def report(figures: dict[str, t.Any]) -> str:
         database = figures["database"]
         lines.append(f"database ceiling: {database['rate']:.0f} rows/s (Store.store: COPY + upsert_staged_messages "
                      f"through PgBouncer, {database['rows_per_call']} rows per batch over "
-                     f"{database.get('connections', 1)} connections, {database['inserted']} inserted); "
+                     f"{database['connections']} connections, {database['inserted']} inserted); "
                      f"{use_text(database)}")  # fmt: skip
     for phase, title in PIPELINE_TITLES.items():
         if phase not in figures:

@@ -89,10 +89,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     try:
         asyncio.run(run_pipeline(config))
-    except ConfigError as error:  # found once running (metrics.listen cannot be bound)
-        print(error, file=sys.stderr)
-        return EXIT_CONFIG
-    except Exception as error:
+    except Exception as error:  # a ConfigError found once running goes on to main() (exit 2)
         if not telegram_login_problem(error):
             raise
         # not retried by systemd (RestartPreventExitStatus): restarting would only hammer Telegram

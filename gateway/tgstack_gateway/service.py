@@ -112,7 +112,7 @@ class StoreWatermarks:
 
 
 def backends(config: Config) -> tuple[Store, Publisher, Cache]:
-    store = Store(config.postgres_dsn, config.secrets["TGSTACK_POSTGRES_PASSWORD"], lanes=config.postgres_connections)
+    store = Store.for_config(config)
     publisher = Publisher(config.rabbitmq_url, config.secrets["TGSTACK_RABBITMQ_PASSWORD"], config.rabbitmq_exchange,
                           config.publish_mode)  # fmt: skip
     return store, publisher, Cache(config)

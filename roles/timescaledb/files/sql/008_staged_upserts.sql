@@ -143,15 +143,9 @@ SET search_path = pg_catalog, public
 AS $$
 BEGIN
     PERFORM tgstack.stage_messages();
+    -- the staging table's row type names the keys and their types: one column list, in stage_messages()
     INSERT INTO pg_temp.tgstack_staged_messages
-    SELECT r.*
-    FROM jsonb_to_recordset(p_messages) AS r (
-        chat_id bigint, message_id bigint, created_at timestamptz, sender_id bigint, text text,
-        reply_to_message_id bigint, thread_id bigint, forward_from_id bigint, forward_from_name text,
-        forward_message_id bigint, forward_date timestamptz, media_type text, media_file_id text,
-        media_size bigint, media_mime text, media_width integer, media_height integer,
-        media_duration double precision, media_meta jsonb, edited_at timestamptz, raw jsonb,
-        received_at timestamptz);
+    SELECT * FROM jsonb_populate_recordset(NULL::pg_temp.tgstack_staged_messages, p_messages);
     SELECT s.inserted, s.updated, s.unchanged, s.duplicates
     INTO inserted, updated, unchanged, duplicates
     FROM tgstack.upsert_staged_messages() s;
