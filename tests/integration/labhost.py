@@ -111,11 +111,14 @@ def psql(name: str, sql: str, db: str = "postgres", *, check: bool = True) -> st
     return done.stdout.strip()
 
 
-def start_lab_container(name: str) -> None:
-    """Start a fresh lab host NAME (removing an old one of that name) and wait for systemd."""
+def start_lab_container(name: str, apt_cache: str = "host-gateway") -> None:
+    """Start a fresh lab host NAME (removing an old one of that name) and wait for systemd.
+
+    Its apt takes packages from the machine's cache (lab/bootstrap, lab/image/) at the address APT_CACHE:
+    Docker's host-gateway, where the cache listens, unless a test wants it elsewhere."""
     run(["docker", "rm", "-f", name])
     started = run(["docker", "run", "-d", "--name", name, "--hostname", name, "--label", "tgstack-it=1",
-                   *SYSTEMD_CONTAINER_ARGS, LAB_IMAGE])  # fmt: skip
+                   *SYSTEMD_CONTAINER_ARGS, "--add-host", f"tgstack-apt-cache:{apt_cache}", LAB_IMAGE])  # fmt: skip
     if started.returncode != 0:
         raise AssertionError(f"docker run {name} failed: {started.stderr}")
     for _attempt in range(30):
