@@ -268,14 +268,27 @@ def test_any_text_is_stored_exactly_as_it_came(gateway):
         assert entry["deleted"] == (number in (2, 3)), number
 
 
+def published_so_far(gateway: str, port: int) -> float:
+    """tgstack_gateway_published_total of the gateway run whose metrics listen on 127.0.0.1:PORT there."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    read = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=5).read().decode())"
+    metrics = on(gateway, f'python3 -c "{read}"', check=False).stdout
+    found = re.search(r"^tgstack_gateway_published_total (\S+)$", metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_nothing_acknowledged_is_lost_while_every_backend_restarts(gateway):
-    """PostgreSQL, then PgBouncer, then RabbitMQ restart and Redis fails over during a synthetic run."""
-    first_chat, chats, count, rate = -1009200000000, 20, 36000, 300
+    """PostgreSQL, then PgBouncer, then RabbitMQ restart and Redis fails over during a synthetic run.
+
+    Each fault comes once the gateway has shown it is flowing again after the one before (2 s of messages
+    published since), and all four come while the run is still going."""
+    first_chat, chats, count, rate = -1009200000000, 20, 36000, 600
+    metrics_port = 19466
     settings = yaml.safe_load(on(gateway, f"cat {CONFIG}").stdout)
     synthetic = {"rate": rate, "chats": chats, "count": count, "seed": 11, "first_chat": first_chat}
     settings["source"] = {"kind": "synthetic", "synthetic": synthetic}
     settings.setdefault("pipeline", {}).update(spool_dir=f"{STATE}/it-faults-spool", retry_budget_seconds=10)
-    settings["metrics"] = {"listen": "127.0.0.1:19466"}
+    settings["metrics"] = {"listen": f"127.0.0.1:{metrics_port}"}
     on(gateway, f"cat > {STATE}/it-faults.yml", user="tgstack-gateway", stdin=yaml.safe_dump(settings))
     on(gateway, f"rm -rf {STATE}/it-faults-spool")
     load = SyntheticLoad(chats=chats, seed=11, first_chat=first_chat)
@@ -289,8 +302,17 @@ def test_nothing_acknowledged_is_lost_while_every_backend_restarts(gateway):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     faults = []
+
+    def flowing(since: float) -> None:
+        """Wait until 2 s worth of messages were published after SINCE (the count then): the run goes on."""
+        deadline = time.monotonic() + 120
+        while published_so_far(gateway, metrics_port) < since + 2 * rate:
+            assert process.poll() is None, "the gateway run ended before every fault had happened"
+            assert time.monotonic() < deadline, f"the gateway published nothing new for 120 s after: {faults}"
+            time.sleep(0.5)
+
     try:
-        time.sleep(15)
+        flowing(0.0)
         for name, host, command in [
             ("PostgreSQL restart", DB_HOST, "systemctl restart postgresql@17-main"),
             ("PgBouncer restart", DB_HOST, "systemctl restart pgbouncer"),
@@ -306,7 +328,8 @@ def test_nothing_acknowledged_is_lost_while_every_backend_restarts(gateway):
                     assert time.monotonic() - started < 60, "the Sentinels did not fail over within 60 s"
                     time.sleep(0.2)
             faults.append(f"{name} {time.monotonic() - started:.1f} s")
-            time.sleep(15)
+            flowing(published_so_far(gateway, metrics_port))
+        assert process.poll() is None, f"the run ended before the last fault was over: {faults}"
         _out, errors = process.communicate(timeout=count / rate + 300)
     finally:
         if process.poll() is None:
@@ -334,8 +357,17 @@ def test_a_broken_configuration_stops_the_service_with_a_clear_error_and_no_rest
         check = on(gateway, f"tgstack-gateway check --config {CONFIG} --env-file {SECRETS}", check=False)
         assert check.returncode == 2 and "TGSTACK_POSTGRES_PASSWORD is not set" in check.stderr
         on(gateway, "systemctl restart tgstack-gateway", check=False)
-        time.sleep(5)
-        show = on(gateway, "systemctl show tgstack-gateway -p ActiveState -p ExecMainStatus -p NRestarts").stdout
+        show_unit = "systemctl show tgstack-gateway -p ActiveState -p ExecMainStatus -p NRestarts -p RestartUSec"
+        deadline = time.monotonic() + 60
+        while not re.search(r"^ActiveState=(failed|inactive)$", show := on(gateway, show_unit).stdout, re.M):
+            assert time.monotonic() < deadline, f"the gateway did not stop on its broken configuration: {show}"
+            time.sleep(0.2)
+        # a restart, if the unit were to make one, would come RestartSec after the exit
+        restart_after = re.search(r"^RestartUSec=(\d+(?:\.\d+)?)(ms|s|min)?$", show, re.M)
+        assert restart_after, show
+        scale = {"ms": 0.001, "s": 1, "min": 60, None: 1}[restart_after.group(2)]
+        time.sleep(float(restart_after.group(1)) * scale + 1)
+        show = on(gateway, show_unit).stdout
         assert "ExecMainStatus=2" in show and "NRestarts=0" in show, show
         journal = on(gateway, "journalctl -u tgstack-gateway -n 30 --no-pager").stdout
         assert "TGSTACK_POSTGRES_PASSWORD is not set" in journal

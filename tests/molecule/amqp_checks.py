@@ -93,15 +93,17 @@ def publish_through(publisher, disrupt: Callable[[], None], count: int) -> dict:
     command = shlex.join([
         "python3", REMOTE, "publish", "--url", url("tgstack_gateway"), "--exchange", EXCHANGE,
         "--routing-key", "message.noloss", "--count", str(count), "--reconnect", "--deadline", "200",
-        "--confirmed-file", "/root/noloss-confirmed",
+        "--confirmed-file", "/root/noloss-confirmed", "--under-way-file", "/root/noloss-under-way",
+        "--under-way-after", "5000",
     ])  # fmt: skip
     secret = shlex.quote(passwords(publisher)["tgstack_gateway"])
     publisher.check_output(
         f"systemd-run --quiet --unit tgstack-noloss-publish --collect -p RuntimeMaxSec=300 "
         f"--setenv=AMQP_PASSWORD={secret} sh -c {shlex.quote(command + ' > /root/noloss-publish.json')}"
     )
-    # the publisher is well under way (a few thousand confirms a second) before the disruption
-    time.sleep(3)
+    # the publisher is well under way (its first 5,000 messages confirmed) before the disruption
+    wait("the publisher's first 5,000 confirms", lambda: publisher.run("test -e /root/noloss-under-way").rc == 0
+         or publisher.run("systemctl is-active tgstack-noloss-publish").rc != 0, limit=60)  # fmt: skip
     assert publisher.run("systemctl is-active tgstack-noloss-publish").stdout.strip() == "active"
     disrupt()
     wait("the publisher ends", lambda: publisher.run("systemctl is-active tgstack-noloss-publish").rc != 0)

@@ -5,6 +5,7 @@ to the host and run it there:
 
     AMQP_PASSWORD=... python3 amqp_client.py publish --url amqp://USER@HOST:5672/VHOST --exchange X \\
         --routing-key K --count N [--size 1024] [--window 256] [--deadline 120] [--confirmed-file F] [--reconnect]
+        [--under-way-file F [--under-way-after 1000]]
     AMQP_PASSWORD=... python3 amqp_client.py drain --url amqp://USER@HOST:5672/VHOST --queue Q [--idle 3] \\
         [--deadline 120] [--received-file F]
     AMQP_PASSWORD=... python3 amqp_client.py probe --url amqp://USER@HOST:5672/VHOST \\
@@ -19,7 +20,8 @@ publish: N persistent messages (message_id = sequence number, body JSON {"seq": 
 confirmed when the broker's ack arrives. A nack or a return (unroutable) publishes it again. With
 --reconnect a lost connection or channel is reopened (every 0.5 s until the deadline) and every message
 that was not confirmed is published again; without it a lost connection ends the run. Exit 0 when all N
-are confirmed, 1 otherwise.
+are confirmed, 1 otherwise. --under-way-file is created once --under-way-after messages are confirmed:
+a test waits for it before it disrupts the broker, instead of sleeping for a while.
 
 drain: consumes (manual acks) until no message arrived for --idle seconds; records every sequence number
 in arrival order, duplicates kept. Exit 0, or 1 when it failed or hit the deadline.
@@ -323,6 +325,8 @@ class Publisher:
         finally:
             if outcome == "confirmed":
                 self.confirmed.add(seq)
+                if self.args.under_way_file and len(self.confirmed) == self.args.under_way_after:
+                    Path(self.args.under_way_file).touch()
             else:
                 self.todo.append(seq)
                 if outcome == "lost":
@@ -558,6 +562,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     sub.add_argument("--deadline", type=positive(float), default=120.0, help="seconds for the whole run")
     sub.add_argument("--confirmed-file", help="write the confirmed sequence numbers here, sorted, one a line")
     sub.add_argument("--reconnect", action="store_true", help="reconnect and republish when the connection goes")
+    sub.add_argument("--under-way-file", help="create this file once --under-way-after messages are confirmed")
+    sub.add_argument("--under-way-after", type=positive(int), default=1000)
 
     sub = command("drain", "consume a queue until it stays idle")
     sub.add_argument("--queue", required=True)
