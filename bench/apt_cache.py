@@ -55,7 +55,7 @@ def start_cache(volume: str, command: list[str]) -> None:
     sh(["docker", "run", "-d", "--name", CACHE, "--label", "tgstack-apt-cache=1", "--network", "host",
         "--user", "apt-cacher-ng", "-v", f"{volume}:/var/cache/apt-cacher-ng", "tgstack-lab/apt-cacher-ng:13",
         *command])  # fmt: skip
-    for _ in range(40):
+    for _attempt in range(40):
         log = sh(["docker", "exec", CACHE, "true"], check=False)
         if log.returncode == 0:
             return
@@ -72,7 +72,7 @@ def converge(name: str, role: str, cache_address: str) -> dict:
     sh(["docker", "rm", "-f", name], check=False)
     sh(["docker", "run", "-d", "--name", name, "--hostname", name, "--label", "tgstack-it=1", *SYSTEMD_ARGS,
         "--add-host", f"tgstack-apt-cache:{cache_address}", IMAGE])  # fmt: skip
-    for _ in range(60):
+    for _attempt in range(60):
         state = sh(["docker", "exec", name, "systemctl", "is-system-running"], check=False).stdout.strip()
         if state in {"running", "degraded"}:
             break

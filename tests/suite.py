@@ -24,6 +24,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import yaml
+
 PROJECT = Path(__file__).resolve().parents[1]
 OUTPUT = PROJECT / "tests" / "output" / "suite"
 STAGES = ("lint", "sanity", "unit", "molecule", "integration")
@@ -39,10 +41,18 @@ class Job:
     expected: int
     # jobs naming the same lab hosts never run at once
     hosts: str | None = None
+    # the names of the containers the job creates (or their prefixes, ending in "-"): their CPU is the job's
+    containers: tuple[str, ...] = ()
     process: subprocess.Popen | None = None
     started: float = 0.0
     ended: float = 0.0
     returncode: int | None = None
+    # CPU seconds of the job's own processes (and what they waited for) and of its lab hosts
+    cpu_controller: float = 0.0
+    cpu_hosts: float = 0.0
+
+    def owns(self, container: str) -> bool:
+        return any(container == name or (name.endswith("-") and container.startswith(name)) for name in self.containers)
 
     @property
     def slug(self) -> str:
@@ -76,6 +86,11 @@ def scenarios() -> list[str]:
     return sorted(path.parent.name for path in (PROJECT / "molecule").glob("*/molecule.yml"))
 
 
+def platforms(scenario: str) -> tuple[str, ...]:
+    config = yaml.safe_load((PROJECT / "molecule" / scenario / "molecule.yml").read_text())
+    return tuple(platform["name"] for platform in config.get("platforms", []))
+
+
 def jobs_for(stages: list[str]) -> list[Job]:
     lint = (
         "yamllint --strict . ; a=$?; ansible-lint --profile production --offline; b=$?; "
@@ -92,9 +107,12 @@ def jobs_for(stages: list[str]) -> list[Job]:
         elif stage == "molecule":
             for scenario in scenarios():
                 name = f"molecule {scenario}"
-                jobs.append(Job(name, ["molecule", "test", "-s", scenario], EXPECTED.get(name, 300)))
+                command = ["molecule", "test", "-s", scenario]
+                jobs.append(Job(name, command, EXPECTED.get(name, 300), containers=platforms(scenario)))
         elif stage == "integration":
-            jobs.append(Job("integration", ["pytest", "-q", "tests/integration"], EXPECTED["integration"], "lab"))
+            command = ["pytest", "-q", "tests/integration"]
+            containers = ("tgstack-lab-", "tgstack-it-")
+            jobs.append(Job("integration", command, EXPECTED["integration"], "lab", containers))
         else:
             raise SystemExit(f"unknown stage {stage} ({' '.join(STAGES)})")
     return jobs
@@ -111,6 +129,8 @@ class Suite:
         self.done: list[Job] = []
         self.parallel = max(1, parallel)
         self.start = time.monotonic()
+        self.hosts_cpu = ContainerCpu()
+        self.machine_busy_at_start = machine_busy_seconds()
 
     def startable(self) -> Job | None:
         busy = {job.hosts for job in self.running if job.hosts}
@@ -134,9 +154,14 @@ class Suite:
 
     def reap(self) -> None:
         for job in list(self.running):
-            if job.process is None or job.process.poll() is None:
+            if job.process is None:
                 continue
-            job.returncode = job.process.returncode
+            # wait4: the exit status and the CPU time of the job and every process of it that was waited for
+            pid, status, usage = os.wait4(job.process.pid, os.WNOHANG)
+            if pid == 0:
+                continue
+            job.returncode = job.process.returncode = os.waitstatus_to_exitcode(status)
+            job.cpu_controller = usage.ru_utime + usage.ru_stime
             job.ended = time.monotonic()
             self.running.remove(job)
             self.done.append(job)
@@ -151,6 +176,7 @@ class Suite:
             while len(self.running) < self.parallel and (job := self.startable()):
                 self.launch(job)
             time.sleep(1)
+            self.hosts_cpu.sample()
             self.reap()
             if time.monotonic() - last_note > 300 and self.running:
                 last_note = time.monotonic()
@@ -167,6 +193,49 @@ class Suite:
                     job.process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(job.process.pid, signal.SIGKILL)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine spent busy since boot, all cores (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal: everything but idle and iowait
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class ContainerCpu:
+    """The CPU time of every container (its cgroup's cpuacct), sampled every few seconds by name.
+
+    A container's last few seconds before it is removed are not seen: the figures are a little low."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.last = 0.0
+        self.seconds: dict[str, float] = {}
+
+    def sample(self) -> None:
+        if time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        listed = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        for line in listed.stdout.splitlines():
+            container_id, _, name = line.partition(" ")
+            for path in (f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage",
+                         f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"):  # fmt: skip
+                try:
+                    text = Path(path).read_text()
+                except OSError:
+                    continue
+                used = int(text.split()[1]) / 1e6 if text.startswith("usage_usec") else int(text) / 1e9
+                key = f"{name} {container_id[:12]}"
+                self.seconds[key] = max(self.seconds.get(key, 0.0), used)
+                break
+
+    def of(self, job: Job) -> float:
+        return sum(seconds for key, seconds in self.seconds.items() if job.owns(key.split(" ")[0]))
+
+    def named(self, name: str) -> float:
+        return sum(seconds for key, seconds in self.seconds.items() if key.split(" ")[0] == name)
 
 
 def slowest_tests(jobs: list[Job], count: int = 10) -> list[tuple[float, str, str]]:
@@ -219,12 +288,21 @@ def report(suite: Suite, cache_report: str) -> bool:
     failed = [job for job in jobs if job.returncode != 0]
     width = max((len(job.name) for job in jobs), default=5)
     print("\n===== stage times =====")
-    print(f"{'stage':<{width}}  result  start  seconds")
+    print(f"{'stage':<{width}}  result  start  seconds  CPU s (tools + lab hosts)")
     for job in jobs:
         verdict = "passed" if job.returncode == 0 else "FAILED"
-        print(f"{job.name:<{width}}  {verdict:<6}  {job.started - suite.start:5.0f}  {job.ended - job.started:7.0f}")
+        job.cpu_hosts = suite.hosts_cpu.of(job)
+        cpu = f"{job.cpu_controller + job.cpu_hosts:6.0f} ({job.cpu_controller:.0f} + {job.cpu_hosts:.0f})"
+        timing = f"{job.started - suite.start:5.0f}  {job.ended - job.started:7.0f}"
+        print(f"{job.name:<{width}}  {verdict:<6}  {timing}  {cpu}")
     busy = sum(job.ended - job.started for job in jobs)
     print(f"{'whole run':<{width}}  {'':<6}  {'':>5}  {wall:7.0f}  ({busy:.0f} s of stages, {suite.parallel} at once)")
+    cores = os.cpu_count() or 1
+    used = machine_busy_seconds() - suite.machine_busy_at_start
+    print(
+        f"machine: {used:.0f} CPU s busy of {wall * cores:.0f} on {cores} cores ({100 * used / (wall * cores):.0f} %); "
+        f"the package cache {suite.hosts_cpu.named('tgstack-apt-cache'):.0f} CPU s"
+    )
     slowest = slowest_tests(jobs)
     if slowest:
         print("\n===== the ten slowest tests =====")
