@@ -216,10 +216,10 @@ class ContainerCpu:
         if time.monotonic() - self.last < self.every:
             return
         self.last = time.monotonic()
-        listed = subprocess.run(["docker", "ps", "-q", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+        listed = subprocess.run(["docker", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
                                 capture_output=True, text=True, check=False)  # fmt: skip
         for line in listed.stdout.splitlines():
-            container_id, _, name = line.partition(" ")
+            container_id, name = (line.split(" ", 1) + [""])[:2]
             for path in (f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage",
                          f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"):  # fmt: skip
                 try:
