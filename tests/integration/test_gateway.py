@@ -307,7 +307,10 @@ def test_nothing_acknowledged_is_lost_while_every_backend_restarts(gateway):
         """Wait until 2 s worth of messages were published after SINCE (the count then): the run goes on."""
         deadline = time.monotonic() + 120
         while published_so_far(gateway, metrics_port) < since + 2 * rate:
-            assert process.poll() is None, "the gateway run ended before every fault had happened"
+            if process.poll() is not None:
+                ended = process.stderr.read()[-4000:]
+                raise AssertionError(f"the gateway run ended (exit {process.returncode}) before every fault had "
+                                     f"happened, after: {faults}; its log ends:\n{ended}")  # fmt: skip
             assert time.monotonic() < deadline, f"the gateway published nothing new for 120 s after: {faults}"
             time.sleep(0.5)
 
