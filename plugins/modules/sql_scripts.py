@@ -10,26 +10,46 @@ module: sql_scripts
 short_description: Apply an ordered set of SQL scripts once each, with a ledger
 version_added: 0.1.0
 description:
-  - Applies the C(.sql) files of a directory on the managed host, in lexical order of their file names
-    (C(001_extension.sql), C(002_schema.sql), ...), once each, and records every script in a ledger table in the
-    database with its SHA-256 checksum, when and by whom it was applied, how long it took and how it ran.
+  - Applies the C(.sql) files of a directory on the managed host, once each, in the order of the number their
+    names start with (C(1_base.sql), C(2_add_col.sql), C(10_uses_col.sql) run in that order, as do
+    C(001_extension.sql), C(002_schema.sql)), and records every script in a ledger table in the database with its
+    SHA-256 checksum, when and by whom it was applied, how long it took and how it ran.
+  - A directory whose order is ambiguous is refused before connecting, naming the files - two names with the
+    same number (C(001_a.sql) and C(1_b.sql)), or names with and without a number prefix side by side. When no
+    name has a number prefix, the scripts run in lexical order of their names. Check mode reports the same order
+    in RV(would_apply).
   - Each script runs in its own transaction together with its ledger row, so a failing script leaves the
     database and the ledger exactly as they were after the previous script. The error names the file, the
     failing statement and its line number, and the server's message.
   - "A script whose first line is the marker comment C(-- tgstack: no-transaction) runs outside a transaction
     (for C(CREATE INDEX CONCURRENTLY) and other statements that refuse to run in a transaction block). It is split
     into statements which run one by one in autocommit mode; its ledger row is written after its last statement."
-  - Scripts are split into statements the way C(psql) splits them (single quotes, C(E'') strings, double-quoted
-    identifiers, dollar quoting, C(--) and nested C(/* */) comments, parentheses and C(BEGIN ATOMIC ... END)
-    bodies). psql meta-commands (C(\connect), C(\copy), variables) are not supported.
+  - Scripts are split into statements the way C(psql) splits them, following its lexer. A semicolon ends a
+    statement unless it is inside a string (C('') without backslash escapes, C(E'') with them, C(B''), C(X''),
+    C(N''), C(U&'')), a quoted identifier (C(""), C(U&"")), a dollar quote (C($$) or C($tag$)), a C(--) or nested
+    C(/* */) comment, parentheses, or a routine body. A C(BEGIN) opens a body only in a statement that starts with
+    C(CREATE [OR REPLACE] FUNCTION) or C(PROCEDURE), outside parentheses (C(BEGIN ATOMIC ... END); a C(CASE) inside
+    such a body also ends with C(END)); a column named C(begin) or a C(CASE) anywhere else opens nothing. Comments
+    and blank lines between statements are not sent. psql meta-commands (C(\connect), C(\copy), variables) are
+    not supported.
+  - A file that cannot be read fails the task before connecting, naming it. A script to run that has no statement
+    (empty, or only comments) is refused, naming it, unless O(allow_empty) is set.
   - Transactional scripts must not control transactions themselves (C(BEGIN), C(COMMIT), C(ROLLBACK),
     C(END)); such a script is refused before anything runs. C(SAVEPOINT) and C(ROLLBACK TO) are fine.
-  - Every script starts from the session's defaults (the module runs C(RESET ALL) and C(RESET ROLE) before each
-    script), so a C(SET search_path) or C(SET ROLE) in one script does not leak into the next. The ledger row is
-    always written by the connecting role.
+  - Every script starts from the session's defaults (the module runs C(RESET ALL), C(RESET SESSION AUTHORIZATION)
+    and C(RESET ROLE) before each script), so a C(SET search_path), C(SET ROLE) or C(SET SESSION AUTHORIZATION) in
+    one script does not leak into the next. The same reset comes before each ledger write, so the ledger row is
+    always written by the connecting role; every error names the script it concerns.
   - Concurrent runs against the same database are serialised with a PostgreSQL session advisory lock whose key
     is derived from O(ledger_table); a second run waits for the first (up to O(lock_timeout) seconds), then
-    re-reads the ledger, so each script is applied exactly once.
+    re-reads the ledger, so each script is applied exactly once. It waits by trying C(pg_try_advisory_lock) again
+    and again (50 ms, doubling up to 1 s between tries) outside any transaction, as migration tools do, never
+    blocked inside C(pg_advisory_lock()). A blocked waiter holds a transaction open, the lock holder's
+    C(CREATE INDEX CONCURRENTLY) waits for it, and PostgreSQL would end one of them with "deadlock detected".
+  - After a C(no-transaction) script, an index that is not valid - new since the script started, or named by one
+    of its C(CREATE INDEX) statements (an C(IF NOT EXISTS) skips an C(INVALID) index left by an earlier failure) -
+    fails the task, naming the index and the C(DROP INDEX CONCURRENTLY) that clears it; the script is not
+    recorded. Indexes another session is building at that moment are not counted.
   - An applied script whose content changed fails the task with both checksums, unless it is listed in
     O(repeatable) (it then runs again and the ledger takes the new checksum) or repaired with O(repair).
   - Why not M(community.postgresql.postgresql_script)? It runs a file every time, reports changed on every
@@ -75,8 +95,8 @@ options:
     type: str
   enabled:
     description:
-      - Apply exactly these scripts (file names, with or without C(.sql)), still in lexical order; the others
-        stay pending. An empty list applies nothing.
+      - Apply exactly these scripts (file names, with or without C(.sql)), still in the order of the directory;
+        the others stay pending. An empty list applies nothing.
       - A name that is not a file in O(path) fails the task before anything runs.
       - Mutually exclusive with O(target). Without O(target) and O(enabled) all scripts are applied.
     type: list
@@ -118,6 +138,11 @@ options:
         running. Scripts already in the ledger are left as they are.
     type: bool
     default: false
+  allow_empty:
+    description:
+      - Record scripts that have no statement (empty, or only comments) as applied instead of refusing them.
+    type: bool
+    default: false
   lock_timeout:
     description:
       - Seconds to wait for another run holding the advisory lock (not used in check mode). V(0) means do not
@@ -129,8 +154,8 @@ notes:
     C(duration_ms), C(how) (V(transaction), V(no-transaction), V(baseline), V(repair)), C(runs) (how often the
     module ran the script), C(first_applied_at) and C(previous_checksum).
   - Statements of a C(no-transaction) script that ran before a failing one stay applied (there is no
-    transaction to roll back) and the script gets no ledger row; write such scripts so they can run again
-    (C(IF NOT EXISTS)) and drop an index left C(INVALID) by a failed C(CREATE INDEX CONCURRENTLY).
+    transaction to roll back) and the script gets no ledger row; the task then reports C(changed) and lists them
+    in RV(partially_applied). Write such scripts so they can run again (C(IF NOT EXISTS)).
   - Ledger rows whose file no longer exists are reported in RV(unknown_in_ledger), not treated as an error.
 seealso:
   - module: community.postgresql.postgresql_script
@@ -247,6 +272,19 @@ lock_key:
   returned: always
   type: int
   sample: 4215794214432617061
+partially_applied:
+  description: On failure of a C(no-transaction) script, the statements of it that ran and stay applied (it has
+    no ledger row).
+  returned: failure after some statements of a no-transaction script ran
+  type: dict
+  contains:
+    script:
+      description: The script's file name.
+      type: str
+    statements_that_ran:
+      description: The statements that ran, in order (the failing one is RV(failed_statement)).
+      type: list
+      elements: str
 failed_script:
   description: On failure, the script that failed.
   returned: failure while applying a script
@@ -302,6 +340,26 @@ LEDGER_COLUMNS = (
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
 _TRANSACTION_CONTROL = {"begin", "start", "commit", "end", "rollback", "abort"}
+# before each script and before each ledger write: the session as the connecting role left it
+RESET_SESSION = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE"
+INVALID_INDEXES = """
+    SELECT i.indexrelid, format('%I.%I', n.nspname, c.relname)
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT i.indisvalid
+       AND i.indexrelid NOT IN (SELECT index_relid FROM pg_stat_progress_create_index WHERE index_relid IS NOT NULL)"""
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)'
+_CREATE_INDEX = re.compile(
+    rf"\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?!ON\b)(?P<index>{_NAME})\s+"
+    rf"ON\s+(?:ONLY\s+)?(?P<table>{_NAME}(?:\s*\.\s*{_NAME})?)",
+    re.IGNORECASE,
+)
+
+
+def _identifier_name(text: str) -> str:
+    """The catalog name of an identifier as written: "Quoted" as is, unquoted folded to lower case."""
+    if text.startswith('"'):
+        return text[1:-1].replace('""', '"')
+    return text.lower()
 
 
 class SqlScriptsError(TgstackPostgresError):
@@ -377,13 +435,31 @@ def _skip_block_comment(script: str, start: int) -> int:
     raise ScriptSyntaxError(f"unterminated /* comment starting at line {_line_at(script, start)}")
 
 
-def split_statements(script: str) -> list[SqlStatement]:
-    """Split SCRIPT into statements at top-level semicolons, the way psql does.
+def _is_identifier_start(char: str) -> bool:
+    return char.isalpha() or char == "_" or ord(char) >= 0x80
 
-    Semicolons inside strings (standard, E'' with backslash escapes, dollar-quoted), quoted identifiers,
-    comments, parentheses and BEGIN ... END / CASE ... END blocks after the statement's first word (psql's
-    rule for SQL-standard function bodies) do not end a statement. Comments before a statement are not
-    part of it; a trailing part without a semicolon is the last statement.
+
+def _string_prefix(script: str, index: int, end: int) -> str | None:
+    """The kind of literal when the word SCRIPT[INDEX:END] is a prefix glued to a quote (E'', B'', U&"", ...)."""
+    word = script[index:end].lower()
+    following = script[end : end + 1]
+    if word in ("e", "b", "x", "n") and following == "'":
+        return word
+    if word == "u" and script[end : end + 2] in ("&'", '&"'):
+        return "u&"
+    return None
+
+
+def split_statements(script: str) -> list[SqlStatement]:
+    """Split SCRIPT into statements at top-level semicolons, the way psql's lexer (psqlscan.l) does.
+
+    Semicolons inside strings ('', E'' with backslash escapes, B'', X'', N'', U&''), quoted identifiers
+    ("", U&""), dollar quotes, -- and nested /* */ comments and parentheses do not end a statement. A
+    BEGIN opens a body only in a statement that starts with CREATE [OR REPLACE] FUNCTION|PROCEDURE,
+    outside parentheses (a SQL-standard body, BEGIN ATOMIC ... END; a CASE inside it also ends with
+    END): psql's rule, so a column named begin or a CASE elsewhere never swallows the next statement.
+    Comments before a statement are not part of it; a trailing part without a semicolon is the last
+    statement.
     """
     statements: list[SqlStatement] = []
     length = len(script)
@@ -391,6 +467,7 @@ def split_statements(script: str) -> list[SqlStatement]:
     start: int | None = None
     paren_depth = 0
     begin_depth = 0
+    leading: list[str] = []  # the statement's first words while they can still spell CREATE [OR REPLACE] FUNCTION
     words = 0
 
     def finish(end: int) -> None:
@@ -400,6 +477,13 @@ def split_statements(script: str) -> list[SqlStatement]:
             statements.append(SqlStatement(sql=text, line=_line_at(script, start), offset=start))
         start = None
         paren_depth = begin_depth = words = 0
+        leading.clear()
+
+    def defines_routine() -> bool:
+        return leading[:2] in (["create", "function"], ["create", "procedure"]) or leading[:4] in (
+            ["create", "or", "replace", "function"],
+            ["create", "or", "replace", "procedure"],
+        )
 
     while index < length:
         char = script[index]
@@ -430,24 +514,28 @@ def split_statements(script: str) -> list[SqlStatement]:
                     f"unterminated dollar-quoted string {tag.group(0)} starting at line {_line_at(script, index)}"
                 )
             index = closing + len(tag.group(0))
-        elif char.isalpha() or char == "_" or ord(char) >= 0x80:
+        elif _is_identifier_start(char):
             end = index + 1
             while end < length and _is_identifier_char(script[end]):
                 end += 1
-            word = script[index:end].lower()
-            if word == "e" and end < length and script[end] == "'":
-                index = _skip_quoted(script, end, "'", backslash_escapes=True)
-                words += 1
+            prefix = _string_prefix(script, index, end)
+            if prefix is not None:  # a literal, not a word (psql's lexer does not count it either)
+                quote_at = end + 1 if prefix == "u&" else end
+                index = _skip_quoted(script, quote_at, script[quote_at], backslash_escapes=prefix == "e")
                 continue
+            word = script[index:end].lower()
+            if words < 4:
+                leading.append(word if word in ("create", "or", "replace", "function", "procedure") else "")
             words += 1
-            if word in ("begin", "case") and words > 1:
-                begin_depth += 1
-            elif word == "end" and begin_depth > 0:
-                begin_depth -= 1
+            if paren_depth == 0 and defines_routine():
+                if word == "begin" or (word == "case" and begin_depth > 0):
+                    begin_depth += 1
+                elif word == "end" and begin_depth > 0:
+                    begin_depth -= 1
             index = end
-        elif char.isdigit():
-            end = index + 1
-            while end < length and (script[end].isalnum() or script[end] in "._"):
+        elif char.isdigit() or (char == "." and script[index + 1 : index + 2].isdigit()):
+            end = index + 1  # a number, and whatever letters are glued to it (psql's integer_junk)
+            while end < length and (_is_identifier_char(script[end]) or script[end] == "."):
                 end += 1
             index = end
         elif char == "(":
@@ -519,18 +607,75 @@ class Script:
         return self._statements
 
 
-def read_scripts(directory: str) -> list[Script]:
-    """The .sql files of DIRECTORY in lexical order of their names, with their SHA-256."""
+_NUMBER_PREFIX = re.compile(r"^([0-9]+)")
+
+
+def order_scripts(names: list[str]) -> list[str]:
+    """NAMES in the order they run: by their number prefix (1_a, 2_b, 10_c), or by name when none has one.
+
+    Raises SqlScriptsError, naming the files, when the order is ambiguous: two names with the same number
+    (001_a.sql and 1_b.sql), or names with and without a number prefix in one directory.
+    """
+    numbered: dict[int, list[str]] = {}
+    unnumbered = []
+    for name in names:
+        match = _NUMBER_PREFIX.match(name)
+        if match:
+            numbered.setdefault(int(match.group(1)), []).append(name)
+        else:
+            unnumbered.append(name)
+    if not numbered:
+        return sorted(names)
+    if unnumbered:
+        example = min(numbered.items())[1][0]
+        raise SqlScriptsError(
+            f"{', '.join(sorted(unnumbered))} {'has' if len(unnumbered) == 1 else 'have'} no number prefix while "
+            f"other scripts do ({example}), so the order is ambiguous: give every script a number prefix "
+            "(the scripts run in the order of their numbers)"
+        )
+    clashes = [sorted(group) for _number, group in sorted(numbered.items()) if len(group) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(group) for group in clashes)
+        raise SqlScriptsError(
+            f"scripts with the same number have no defined order: {listed}; give each script its own number"
+        )
+    return [group[0] for _number, group in sorted(numbered.items())]
+
+
+def list_scripts(directory: str) -> dict[str, str]:
+    """The .sql files of DIRECTORY: name -> path."""
     if not os.path.isdir(directory):
         raise SqlScriptsError(f"{directory} is not a directory")
+    try:
+        return {entry.name: entry.path for entry in os.scandir(directory)
+                if entry.name.endswith(".sql") and entry.is_file()}  # fmt: skip
+    except OSError as error:
+        raise SqlScriptsError(f"cannot list {directory}: {error.strerror}") from None
+
+
+def read_scripts(files: dict[str, str], order: list[str]) -> list[Script]:
+    """The scripts FILES (name -> path) in ORDER, with their content and SHA-256."""
     scripts = []
-    for entry in sorted(os.scandir(directory), key=lambda item: item.name):
-        if not entry.name.endswith(".sql") or not entry.is_file():
-            continue
-        with open(entry.path, "rb") as handle:
-            content = handle.read()
-        scripts.append(Script(entry.name, entry.path, content, hashlib.sha256(content).hexdigest()))
+    for name in order:
+        try:
+            with open(files[name], "rb") as handle:
+                content = handle.read()
+        except OSError as error:
+            raise SqlScriptsError(
+                f"cannot read {name}: {error.strerror} (the module runs as {_user()}; make the file readable "
+                "by that user, or run the task as its owner)"
+            ) from None
+        scripts.append(Script(name, files[name], content, hashlib.sha256(content).hexdigest()))
     return scripts
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return f"uid {os.geteuid()}"
 
 
 def lock_key(ledger_table: str) -> int:
@@ -681,26 +826,32 @@ class Runner:
         self.recorded: list[str] = []
         self.without_transaction: list[str] = []
         self.queries: list[dict[str, t.Any]] = []
+        # the no-transaction script running now and its statements that ran (they stay applied if it fails)
+        self.running: str | None = None
+        self.ran: list[SqlStatement] = []
 
     # --- lock ---------------------------------------------------------------------------------------
     def lock(self, key: int, timeout: int) -> None:
-        """Take the session advisory lock KEY, waiting up to TIMEOUT seconds."""
+        """Take the session advisory lock KEY, waiting up to TIMEOUT seconds.
+
+        Waits by polling pg_try_advisory_lock in autocommit mode, sleeping between tries outside any
+        transaction: a run blocked inside pg_advisory_lock() holds a transaction open, and the lock
+        holder's CREATE INDEX CONCURRENTLY waits for every open transaction, so PostgreSQL would end
+        one of the two with "deadlock detected" (and leave the index INVALID)."""
         self.connection.autocommit = True
+        deadline = time.monotonic() + timeout
+        pause = 0.05
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SET application_name = 'tgstack.hybrid.sql_scripts'; SELECT pg_try_advisory_lock(%s)", (key,)
-            )
-            if cursor.fetchone()[0]:
-                return
-            if timeout > 0:
-                cursor.execute("SET lock_timeout = %s", (f"{timeout}s",))
-                try:
-                    cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+            cursor.execute("SET application_name = 'tgstack.hybrid.sql_scripts'")
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                if cursor.fetchone()[0]:
                     return
-                except psycopg2.errors.LockNotAvailable:
-                    pass
-                finally:
-                    cursor.execute("RESET lock_timeout")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 1.0)
             holder = self._lock_holder(cursor, key)
         raise SqlScriptsError(f"another run holds the advisory lock {key} after {timeout} s: {holder}")
 
@@ -760,6 +911,17 @@ class Runner:
         )
 
     def _record(self, cursor, action: Action, duration_ms: int, applied_at: t.Any = None) -> None:
+        """Write ACTION's ledger row as the connecting role, whatever the script did to the session."""
+        try:
+            cursor.execute(RESET_SESSION)
+            self._write_row(cursor, action, duration_ms, applied_at)
+        except psycopg2.Error as error:
+            raise SqlScriptsError(
+                f"{action.script.name}: recording it in the ledger {self.ledger_table} failed: "
+                f"{database_error_text(error)}"
+            ) from None
+
+    def _write_row(self, cursor, action: Action, duration_ms: int, applied_at: t.Any) -> None:
         if not self.ledger_exists:
             self._create_ledger(cursor)
         values = dict(
@@ -790,7 +952,34 @@ class Runner:
             values,
         )
         if cursor.rowcount != 1:  # cannot happen under the lock; refuse rather than record blindly
-            raise SqlScriptsError(f"the ledger row of {action.script.name} changed while this run held the lock")
+            raise SqlScriptsError(f"{action.script.name}: its ledger row changed while this run held the lock")
+
+    # --- indexes a no-transaction script left invalid ------------------------------------------------
+    @staticmethod
+    def _invalid_indexes(cursor) -> set[int]:
+        """Invalid indexes that no CREATE INDEX is building right now."""
+        cursor.execute(INVALID_INDEXES)
+        return {row[0] for row in cursor.fetchall()}
+
+    @staticmethod
+    def _invalid_after(cursor, statements: list[SqlStatement], before: set[int]) -> list[str]:
+        """Indexes invalid after a no-transaction script: new ones, and those its CREATE INDEX statements name
+        (an IF NOT EXISTS skips an INVALID index left by an earlier run)."""
+        cursor.execute(INVALID_INDEXES)
+        invalid = {oid: name for oid, name in cursor.fetchall() if oid not in before}
+        for statement in statements:
+            created = _CREATE_INDEX.match(statement.sql)
+            if not created:
+                continue
+            cursor.execute(
+                """SELECT i.indexrelid, format('%%I.%%I', n.nspname, c.relname)
+                     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE i.indrelid = to_regclass(%s) AND c.relname = %s AND NOT i.indisvalid""",
+                (created.group("table"), _identifier_name(created.group("index"))),
+            )
+            invalid.update(dict(cursor.fetchall()))
+        return sorted(invalid.values())
 
     # --- apply --------------------------------------------------------------------------------------
     def apply(self, actions: list[Action]) -> None:
@@ -810,12 +999,11 @@ class Runner:
         self.connection.autocommit = False
         cursor = self.connection.cursor()
         try:
-            cursor.execute("RESET ALL; RESET ROLE")
+            cursor.execute(RESET_SESSION)
             started = time.monotonic()
             for statement in statements:
                 self._execute(cursor, action, statement)
             duration_ms = round((time.monotonic() - started) * 1000)
-            cursor.execute("RESET ROLE")  # the ledger row is written by the connecting role
             self._record(cursor, action, duration_ms)
             self.connection.commit()
         except BaseException:
@@ -828,13 +1016,25 @@ class Runner:
     def _without_transaction(self, action: Action, statements: list[SqlStatement]) -> None:
         self.connection.autocommit = True
         with self.connection.cursor() as cursor:
-            cursor.execute("RESET ALL; RESET ROLE; SELECT clock_timestamp()")
+            cursor.execute(RESET_SESSION + "; SELECT clock_timestamp()")
             applied_at = cursor.fetchone()[0]
+            invalid_before = self._invalid_indexes(cursor)
+            self.running, self.ran = action.script.name, []
             started = time.monotonic()
             for statement in statements:
                 self._execute(cursor, action, statement)
+                self.ran.append(statement)
             duration_ms = round((time.monotonic() - started) * 1000)
-            cursor.execute("RESET ROLE")
+            invalid = self._invalid_after(cursor, statements, invalid_before)
+            if invalid:
+                raise SqlScriptsError(
+                    f"{action.script.name}: after the script, {' and '.join(invalid)} "
+                    f"{'is' if len(invalid) == 1 else 'are'} INVALID (a CREATE INDEX CONCURRENTLY or REINDEX "
+                    "CONCURRENTLY that did not finish: a deadlock, a cancel, a uniqueness violation); the script is "
+                    "not recorded. Drop "
+                    + ("it" if len(invalid) == 1 else "them")
+                    + f" (DROP INDEX CONCURRENTLY {', '.join(invalid)}) and run again"
+                )
         self.connection.autocommit = False
         with self.connection.cursor() as cursor:
             try:
@@ -843,6 +1043,7 @@ class Runner:
             except BaseException:
                 self.connection.rollback()
                 raise
+        self.running, self.ran = None, []
         self.ledger_exists = True
 
     def _execute(self, cursor, action: Action, statement: SqlStatement) -> None:
@@ -926,6 +1127,7 @@ def main() -> None:
         ),
         baseline=dict(type="bool", default=False),
         lock_timeout=dict(type="int", default=300),
+        allow_empty=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -946,15 +1148,20 @@ def main() -> None:
         queries=[],
         lock_key=key,
     )
-    doing = f"reading the scripts in {params['path']}"
+    doing = "checking the options"
     unknown_in_ledger: list[str] = []
     connection = None
     runner: Runner | None = None
     try:
         if params["lock_timeout"] < 0:
-            raise SqlScriptsError("lock_timeout must be 0 or more seconds")
+            raise SqlScriptsError(f"lock_timeout is {params['lock_timeout']}: it must be 0 or more seconds")
         validate_ledger_table(params["ledger_table"])
-        scripts = read_scripts(params["path"])
+        doing = f"listing the scripts in {params['path']}"
+        files = list_scripts(params["path"])
+        doing = f"ordering the scripts in {params['path']}"
+        order = order_scripts(list(files))
+        doing = f"reading the scripts in {params['path']}"
+        scripts = read_scripts(files, order)
         doing = "checking the script names"
         selection = select(scripts, params)
 
@@ -971,7 +1178,14 @@ def main() -> None:
         doing = "splitting the scripts to run"
         result["queries"] = [describe(action) for action in plan.actions]
         for action in plan.actions:
-            if action.runs_script and not action.script.no_transaction:
+            if not action.runs_script:
+                continue
+            if not action.script.statements() and not params["allow_empty"]:
+                raise SqlScriptsError(
+                    f"{action.script.name} has no statement (it is empty or holds only comments): put its SQL in "
+                    "it or delete it; to record it as applied anyway, set allow_empty: true"
+                )
+            if not action.script.no_transaction:
                 controlling = [s for s in action.script.statements() if transaction_control(s)]
                 if controlling:
                     statement = controlling[0]
@@ -1027,11 +1241,15 @@ def _progress(runner: Runner | None) -> dict[str, t.Any]:
     if runner is None:
         return {}
     progress: dict[str, t.Any] = dict(
-        changed=bool(runner.applied or runner.recorded),
+        changed=bool(runner.applied or runner.recorded or runner.ran),
         applied=runner.applied,
         recorded=runner.recorded,
         ran_without_transaction=runner.without_transaction,
     )
+    if runner.running and runner.ran:  # a no-transaction script changed the database and has no ledger row
+        progress["partially_applied"] = dict(
+            script=runner.running, statements_that_ran=[statement.sql for statement in runner.ran]
+        )
     if not runner.connection.closed:
         # the ledger as it is now is only a courtesy in an error report
         with contextlib.suppress(psycopg2.Error):

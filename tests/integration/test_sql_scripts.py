@@ -44,8 +44,12 @@ def put_scripts(host: str, directory: str, files: dict[str, str]) -> str:
     return target
 
 
-def sql_scripts(host: str, db: str, path: str, *, check: bool = False, diff: bool = False, **args: Any) -> dict:
-    return run_module(host, MODULE, {"path": path, "login_db": db, **args}, check=check, diff=diff)
+def sql_scripts(
+    host: str, db: str, path: str, *, check: bool = False, diff: bool = False, environment=None, **args: Any
+) -> dict:
+    return run_module(
+        host, MODULE, {"path": path, "login_db": db, **args}, check=check, diff=diff, environment=environment
+    )
 
 
 def ledger_exists(host: str, db: str, table: str = LEDGER) -> bool:

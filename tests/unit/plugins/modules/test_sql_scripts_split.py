@@ -10,7 +10,10 @@ What the server does with the statements is covered by tests/integration/test_sq
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import random
 import re
+from pathlib import Path
 
 import pytest
 from ansible_collections.tgstack.hybrid.plugins.modules.sql_scripts import (
@@ -19,6 +22,7 @@ from ansible_collections.tgstack.hybrid.plugins.modules.sql_scripts import (
     SqlScriptsError,
     SqlStatement,
     lock_key,
+    order_scripts,
     plan_run,
     script_name,
     select,
@@ -29,6 +33,18 @@ from ansible_collections.tgstack.hybrid.plugins.modules.sql_scripts import (
 
 def sqls(script: str) -> list[str]:
     return [statement.sql for statement in split_statements(script)]
+
+
+def _corpus():
+    """tests/integration/sql_corpus.py: the scripts the integration test also runs through psql."""
+    path = Path(__file__).resolve().parents[3] / "integration" / "sql_corpus.py"
+    spec = importlib.util.spec_from_file_location("sql_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CORPUS = _corpus()
 
 
 # ---------------------------------------------------------------------------
@@ -129,6 +145,48 @@ def test_transaction_begin_and_case_end_split_normally():
     ]
 
 
+@pytest.mark.parametrize("seed", range(400))
+def test_generated_scripts_split_into_the_statements_psql_sends(seed):
+    script, expected = CORPUS.generated(seed)
+    assert sqls(script) == expected, script
+
+
+@pytest.mark.parametrize(("script", "expected"), CORPUS.HAND_WRITTEN)
+def test_hand_written_scripts_split_as_psql_splits_them(script, expected):
+    assert sqls(script) == expected
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "CREATE TABLE periods (id int, begin date);\nCOMMIT;\n",
+        "SELECT 1 AS begin;\nCOMMIT;\n",
+        "SELECT CASE WHEN true THEN 1 END;\nCOMMIT;\n",
+        'CREATE TABLE t (begin int, "end" int);\nEND;\n',
+    ],
+)
+def test_a_begin_or_case_outside_a_routine_body_opens_nothing(script):
+    statements = split_statements(script)
+    assert len(statements) == 2
+    assert transaction_control(statements[1])
+
+
+def test_a_begin_after_the_parameters_of_a_sql_function_opens_a_body_as_in_psql():
+    # psql's heuristic: in CREATE FUNCTION, any BEGIN outside parentheses opens a body, also "RETURN begin"
+    script = "CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN begin;\nSELECT f(1);\n"
+    assert len(sqls(script)) == 1
+
+
+def test_begin_in_parentheses_of_a_routine_definition_opens_nothing():
+    script = "CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN $1;\nSELECT f(1);\n"
+    assert sqls(script) == ["CREATE FUNCTION f(begin int) RETURNS int LANGUAGE sql RETURN $1;", "SELECT f(1);"]
+
+
+def test_procedure_bodies_and_or_replace_stay_whole():
+    body = "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT 2;\nEND;"
+    assert sqls(body + "\nCALL p();") == [body, "CALL p();"]
+
+
 def test_statement_lines_point_at_the_first_token():
     script = "-- header\n\nCREATE TABLE a (\n  id int\n);\n/* note */ SELECT\n1;\n"
     statements = split_statements(script)
@@ -200,6 +258,53 @@ def test_transaction_control_statements(sql, controls):
 def script(name: str, text: str = "SELECT 1;\n") -> Script:
     content = text.encode()
     return Script(name, f"/scripts/{name}", content, hashlib.sha256(content).hexdigest())
+
+
+# ---------------------------------------------------------------------------
+# order
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["10_uses_col.sql", "2_add_col.sql", "1_base.sql"], ["1_base.sql", "2_add_col.sql", "10_uses_col.sql"]),
+        (
+            ["002_schema.sql", "001_extension.sql", "010_views.sql"],
+            ["001_extension.sql", "002_schema.sql", "010_views.sql"],
+        ),
+        (["20260102_b.sql", "9_a.sql"], ["9_a.sql", "20260102_b.sql"]),
+        (["views.sql", "base.sql"], ["base.sql", "views.sql"]),  # no prefix anywhere: by name
+        (["1.sql", "02.sql"], ["1.sql", "02.sql"]),
+        ([], []),
+    ],
+)
+def test_scripts_run_in_the_order_of_their_number_prefix(names, expected):
+    assert order_scripts(names) == expected
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_the_order_is_the_numbers_order_whatever_the_listing_order_and_padding(seed):
+    rng = random.Random(seed)
+    numbers = rng.sample(range(1, 5000), rng.randint(1, 30))
+    names = [f"{number:0{rng.randint(1, 5)}d}_{rng.choice(['a', 'z', 'm'])}.sql" for number in numbers]
+    rng.shuffle(names)
+    assert [int(name.split("_")[0]) for name in order_scripts(names)] == sorted(numbers)
+
+
+@pytest.mark.parametrize(
+    ("names", "named"),
+    [
+        (["001_a.sql", "1_b.sql", "2_c.sql"], ["001_a.sql and 1_b.sql"]),
+        (["1_a.sql", "1_b.sql", "3_c.sql", "03_d.sql"], ["1_a.sql and 1_b.sql", "03_d.sql and 3_c.sql"]),
+        (["1_base.sql", "views.sql", "extra.sql"], ["extra.sql, views.sql have no number prefix", "1_base.sql"]),
+    ],
+)
+def test_an_ambiguous_order_is_refused_naming_the_files(names, named):
+    with pytest.raises(SqlScriptsError) as refused:
+        order_scripts(names)
+    for text in named:
+        assert text in str(refused.value), str(refused.value)
 
 
 def test_script_names_get_the_sql_suffix_once():
