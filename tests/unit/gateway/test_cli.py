@@ -45,18 +45,6 @@ def test_telegram_login_problems_are_told_apart_from_crashes():
     assert not telegram_login_problem(ValueError("a bug"))
 
 
-def replay_files(directory):
-    """A replay configuration, its secrets and its (empty) replay file in DIRECTORY."""
-    config, secrets, replay_file = directory / "gateway.yml", directory / "secrets.env", directory / "in.jsonl"
-    config.write_text(f"source: {{kind: replay, replay: {{path: {replay_file}}}}}\n"
-                      "postgres: {dsn: host=127.0.0.1 port=6432 dbname=tgstack user=tgstack_app}\n"
-                      "rabbitmq: {url: 'amqp://tgstack_gateway@127.0.0.1:5672/tgstack'}\n"
-                      "redis: {url: 'redis://127.0.0.1:6379/0'}\n")  # fmt: skip
-    secrets.write_text("TGSTACK_POSTGRES_PASSWORD=a\nTGSTACK_RABBITMQ_PASSWORD=b\nTGSTACK_REDIS_PASSWORD=c\n")
-    replay_file.write_text("")
-    return config, secrets, replay_file
-
-
 def test_a_configuration_error_found_while_running_exits_2_from_every_command(tmp_path, capsys, monkeypatch):
     """E.g. a database whose schema predates the gateway (service.check_schema): exit 2, no traceback."""
     from tgstack_gateway import service
@@ -66,7 +54,13 @@ def test_a_configuration_error_found_while_running_exits_2_from_every_command(tm
         raise ConfigError(["postgres: the database has no tgstack.upsert_staged_messages(): apply the schema"])
 
     monkeypatch.setattr(service, "run_pipeline", refusing)
-    config, secrets, replay_file = replay_files(tmp_path)
+    config, secrets, replay_file = tmp_path / "gateway.yml", tmp_path / "secrets.env", tmp_path / "in.jsonl"
+    config.write_text(f"source: {{kind: replay, replay: {{path: {replay_file}}}}}\n"
+                      "postgres: {dsn: host=127.0.0.1 port=6432 dbname=tgstack user=tgstack_app}\n"
+                      "rabbitmq: {url: 'amqp://tgstack_gateway@127.0.0.1:5672/tgstack'}\n"
+                      "redis: {url: 'redis://127.0.0.1:6379/0'}\n")  # fmt: skip
+    secrets.write_text("TGSTACK_POSTGRES_PASSWORD=a\nTGSTACK_RABBITMQ_PASSWORD=b\nTGSTACK_REDIS_PASSWORD=c\n")
+    replay_file.write_text("")
     for command in (["run"], ["replay", str(replay_file)]):
         code = main([*command, "--config", str(config), "--env-file", str(secrets)])
         error = capsys.readouterr().err
@@ -85,7 +79,12 @@ def test_replay_exits_5_when_no_record_could_be_used_and_prints_the_totals_eithe
         return Totals(received=received, stored=received, acknowledged=received, bad_records=bad)
 
     monkeypatch.setattr(service, "run_pipeline", finished)
-    config, secrets, replay_file = replay_files(tmp_path)
+    config, secrets, replay_file = tmp_path / "gateway.yml", tmp_path / "secrets.env", tmp_path / "in.jsonl"
+    config.write_text(f"source: {{kind: replay, replay: {{path: {replay_file}}}}}\n"
+                      "postgres: {dsn: host=127.0.0.1 port=6432 dbname=tgstack user=tgstack_app}\n"
+                      "rabbitmq: {url: 'amqp://tgstack_gateway@127.0.0.1:5672/tgstack'}\n"
+                      "redis: {url: 'redis://127.0.0.1:6379/0'}\n")  # fmt: skip
+    secrets.write_text("TGSTACK_POSTGRES_PASSWORD=a\nTGSTACK_RABBITMQ_PASSWORD=b\nTGSTACK_REDIS_PASSWORD=c\n")
     replay_file.write_text("not json\n" * bad)
     assert main(["replay", str(replay_file), "--config", str(config), "--env-file", str(secrets)]) == code
     out, error = capsys.readouterr()
