@@ -1,10 +1,10 @@
 """Batching: events gathered by size and time, collapsed so each message appears once per batch.
 
 A batch keeps the order of its events but holds at most one version of each (chat, message id): the
-newest edit wins (the instant edited_at names, whatever its offset; an unedited version counts as
-oldest), so an edit that arrives before its original is not undone by it. Collapsed events are counted
-as duplicates. Deletions stay in order after the messages of the same batch (the store applies them
-last), so a message and its deletion in one batch end up stored and marked deleted.
+newest edit wins (edited_at; an unedited version counts as oldest), so an edit that arrives before its
+original is not undone by it. Collapsed events are counted as duplicates. Deletions stay in order after
+the messages of the same batch (the store applies them last), so a message and its deletion in one batch
+end up stored and marked deleted.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import time
 import typing as t
 
-from tgstack_gateway.events import DeleteEvent, Event, MessageEvent, newer
+from tgstack_gateway.events import DeleteEvent, Event, MessageEvent
 
 
 @dataclasses.dataclass
@@ -43,7 +43,7 @@ class Batch:
             self.messages[event.key] = event
             return
         self.duplicates += 1
-        if newer(event.row.get("edited_at"), held.row.get("edited_at")):  # instants, not their text
+        if (event.row.get("edited_at") or "") > (held.row.get("edited_at") or ""):
             self.messages[event.key] = event
 
     def rows(self) -> list[dict[str, t.Any]]:

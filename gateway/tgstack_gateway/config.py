@@ -9,7 +9,6 @@ environment file (mode 0600, owned by the gateway's user) holds them as ``NAME=v
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import re
 import typing as t
@@ -69,8 +68,6 @@ class Config:
     retry_budget_seconds: float
     metrics_listen: str
     secrets: dict[str, str] = dataclasses.field(repr=False)
-    records_earliest: str = "2013-08-14"
-    records_ahead_days: float = 1.0
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:
@@ -192,18 +189,10 @@ def load(path: str | Path, env_file: str | Path | None = None, environ: t.Mappin
         spool_dir=reader.get("pipeline.spool_dir", str, "/var/lib/tgstack-gateway/spool"),
         spool_max_bytes=reader.positive("pipeline.spool_max_bytes", 1 << 30),
         queue_size=reader.positive("pipeline.queue_size", 10000),
-        retry_budget_seconds=float(reader.get("pipeline.retry_budget_seconds", (int, float), 10)),
+        retry_budget_seconds=float(reader.get("pipeline.retry_budget_seconds", (int, float), 30)),
         metrics_listen=reader.get("metrics.listen", str, "127.0.0.1:9465"),
         secrets={},
-        records_earliest=str(reader.get("records.earliest", (str, dt.date), "2013-08-14")),
-        records_ahead_days=float(reader.get("records.ahead_days", (int, float), 1)),
     )
-    try:
-        dt.date.fromisoformat(config.records_earliest)
-    except ValueError:
-        reader.problems.append(f"{where}: records.earliest is '{config.records_earliest}': a date like 2013-08-14")
-    if config.records_ahead_days < 0:
-        reader.problems.append(f"{where}: records.ahead_days is {config.records_ahead_days}: 0 or more days")
     if config.postgres_connections > 8:
         reader.problems.append(f"{where}: postgres.connections is {config.postgres_connections}: use 1 to 8 (each is "
                                "a PgBouncer client and, while it writes, a server connection)")  # fmt: skip

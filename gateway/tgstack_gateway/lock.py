@@ -11,12 +11,10 @@ the lease gone or taken (a Redis failover can lose a recent write) stops reading
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 import os
 import socket
-import time
 import typing as t
 
 log = logging.getLogger("tgstack_gateway.lock")
@@ -32,27 +30,18 @@ class SessionLease:
         self.key = f"tgstack:gateway:lease:{digest}"
         self.client = client
         self.ttl_ms = int(ttl * 1000)
-        since = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-        self.holder = holder or f"host {socket.gethostname()} pid {os.getpid()} since {since}"
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
 
     async def try_acquire(self) -> bool:
         return bool(await self.client.set(self.key, self.holder, nx=True, px=self.ttl_ms))
 
-    async def acquire(self, on_wait: t.Callable[[str], None] | None = None, log_every: float = 60.0) -> None:
-        """Wait until the lease is ours (a standby waits here for as long as the holder runs); the holder is
-        logged when the wait begins, whenever it changes, and every LOG_EVERY seconds."""
-        logged_at, logged_holder = 0.0, None
+    async def acquire(self, on_wait: t.Callable[[str], None] | None = None) -> None:
+        """Wait until the lease is ours (a standby waits here for as long as the holder runs)."""
         while not await self.try_acquire():
-            held = await self.client.get(self.key)
-            holder = held.decode() if isinstance(held, bytes) else str(held)
+            holder = await self.client.get(self.key)
             if on_wait is not None:
-                on_wait(holder)
-            if holder != logged_holder or time.monotonic() - logged_at >= log_every:
-                log.info("standby: the Telegram session's lease %s is held by %s; waiting for it", self.key, holder)
-                logged_at, logged_holder = time.monotonic(), holder
+                on_wait(holder.decode() if isinstance(holder, bytes) else str(holder))
             await asyncio.sleep(self.ttl_ms / 3000)
-        if logged_holder is not None:
-            log.info("took the Telegram session's lease %s after %s released it", self.key, logged_holder)
 
     async def renew(self) -> None:
         """Extend the lease if it is still ours; LeaseLost otherwise."""

